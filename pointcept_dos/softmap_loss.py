@@ -1,0 +1,45 @@
+"""Observable softmap distillation loss.
+
+A softmap of prototype k is a distribution over one scene's points. The student's softmap is
+the softmax over the scene's *visible* points of its scores for k; the target comes from
+Zipf-Sinkhorn on the teacher. The loss is KL(target || student), averaged over prototypes and
+scenes. Only visible points are ever passed in, so masked points can neither be predicted nor
+leak gradient.
+"""
+
+import torch
+
+from .segments import offset_to_bounds
+from .validation import check_matrix, check_offset
+
+
+def scene_log_softmaps(logits, offset):
+    """[N, K] scores -> [N, K] log softmaps: log-softmax over each scene's points (dim 0)."""
+    return torch.cat(
+        [torch.log_softmax(logits[s:e], dim=0) for s, e in offset_to_bounds(offset)]
+    )
+
+
+def softmap_distillation_loss(student_logits, target, offset):
+    """KL(target softmap || student softmap), mean over prototypes and non-empty scenes.
+
+    Args:
+        student_logits: [N, K] student scores at the visible points, already divided by the
+            student temperature (0.1 by default in DOS).
+        target: [N, K] target softmaps from `zipf_sinkhorn`, each scene's column summing to 1.
+        offset: [B] int cumulative point counts per scene, shared by both.
+    Returns:
+        scalar loss (nats), differentiable w.r.t. `student_logits`; 0 iff the student's
+        softmaps equal the target.
+    """
+    check_matrix("student_logits", student_logits)
+    check_matrix("target", target, *student_logits.shape)
+    check_offset(offset, student_logits.shape[0])
+    num_scenes = int((torch.diff(offset, prepend=offset.new_zeros(1)) > 0).sum())
+    if num_scenes == 0:
+        raise ValueError("offset describes no non-empty scene: nothing to distil")
+    target = target.detach().to(torch.float32)
+    log_student = scene_log_softmaps(student_logits.float(), offset)
+    kl = torch.xlogy(target, target) - target * log_student
+    return kl.sum() / (num_scenes * student_logits.shape[1])
+
