@@ -10,7 +10,7 @@ leak gradient.
 import torch
 
 from .segments import offset_to_bounds
-from .validation import check_matrix, check_offset
+from .validation import check_matrix, check_offset, check_real
 
 
 def scene_log_softmaps(logits, offset):
@@ -43,3 +43,26 @@ def softmap_distillation_loss(student_logits, target, offset):
     kl = torch.xlogy(target, target) - target * log_student
     return kl.sum() / (num_scenes * student_logits.shape[1])
 
+
+
+class SoftmapDistillationLoss(torch.nn.Module):
+    """Module form of `softmap_distillation_loss`, registered in Pointcept's LOSSES.
+
+    Args:
+        student_temp: tau_S; the student's cosine scores are divided by it (0.1 in DOS).
+        loss_weight: scale of the returned loss.
+    Forward:
+        (student_cos [N, K] cosine scores at visible points, target [N, K] softmaps,
+         offset [B]) -> scalar weighted KL.
+    """
+
+    def __init__(self, student_temp=0.1, loss_weight=1.0):
+        super().__init__()
+        check_real("student_temp", student_temp, low=0.0, low_open=True)
+        check_real("loss_weight", loss_weight, low=0.0)
+        self.student_temp = student_temp
+        self.loss_weight = loss_weight
+
+    def forward(self, student_cos, target, offset):
+        loss = softmap_distillation_loss(student_cos / self.student_temp, target, offset)
+        return loss * self.loss_weight
