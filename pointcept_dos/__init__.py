@@ -15,6 +15,24 @@ from .zipf_sinkhorn import sinkhorn_log_plan, zipf_sinkhorn
 
 __version__ = "0.1.0"
 
+
+def _register_with_pointcept():
+    """Import the registration layer when Pointcept is on the path; returns the ImportError
+    that stopped it (e.g. a CUDA-only extension on a CPU machine) or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("pointcept") is None:
+        return None
+    try:
+        from . import integration  # noqa: F401  registers MODELS / LOSSES / HOOKS entries
+    except ImportError as err:
+        return err
+    return None
+
+
+#: why Pointcept was found but DOS could not register into it (None when registered or absent)
+POINTCEPT_IMPORT_ERROR = _register_with_pointcept()
+
 __all__ = [
     "CosineSchedule",
     "PrototypeHead",

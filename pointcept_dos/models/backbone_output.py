@@ -4,10 +4,14 @@ Backbones disagree on what they return: SpUNet-v1m1 and ours return an [N, C] te
 input points; PT-v3m2 in encoder mode returns its coarsest Point, whose `pooling_parent` chain
 leads back to the input. DOS, like Sonata, up-casts PTv3's encoder `up_cast_level` levels by
 concatenating each level's features onto its parent's, and computes its loss on the points of
-that level (stride 4 = 0.08 m for 0.02 m input voxels with the default 2).
+that level (stride 4 = 0.08 m for 0.02 m input voxels with the default 2). Backbones that
+answer at input resolution are average-pooled onto voxels `pool_stride` times the input grid
+for the loss, which keeps the two families at one loss resolution (and bounds the Sinkhorn).
 """
 
 import torch
+
+from ..segments import batch_to_offset, offset_to_batch
 
 
 def _up_cast_once(point):
@@ -17,30 +21,47 @@ def _up_cast_once(point):
     return parent
 
 
-def loss_points(output, backbone_input, up_cast_level):
-    """-> dict(feat [M, C], origin_coord [M, 3] metres, offset [S]) of the loss resolution.
+def _pool(feat, backbone_input, stride):
+    """Mean of features and original coordinates over voxels of `stride` input voxels."""
+    batch = offset_to_batch(backbone_input["offset"])
+    cells = torch.div(backbone_input["grid_coord"].long(), stride, rounding_mode="floor")
+    # segment first in the key: unique() sorts it, so pooled segments stay contiguous
+    keys, inverse = torch.unique(torch.cat([batch[:, None], cells], 1), dim=0, return_inverse=True)
+    counts = torch.bincount(inverse, minlength=len(keys)).clamp_min(1)[:, None]
 
-    `backbone_input` holds the input's `origin_coord` and `offset`, used when the backbone
-    answers at input resolution (a tensor, or a Point without a pooling chain)."""
-    if isinstance(output, torch.Tensor):
-        return dict(
-            feat=output,
-            origin_coord=backbone_input["origin_coord"],
-            offset=backbone_input["offset"],
-        )
+    def mean(values):
+        out = values.new_zeros(len(keys), values.shape[1]).index_add_(0, inverse, values)
+        return out / counts.to(values.dtype)
+
+    return dict(
+        feat=mean(feat),
+        origin_coord=mean(backbone_input["origin_coord"].float()),
+        offset=batch_to_offset(keys[:, 0], len(backbone_input["offset"])),
+    )
+
+
+def loss_points(output, backbone_input, up_cast_level, pool_stride=1):
+    """-> dict(feat [M, C], origin_coord [M, 3] metres, offset [S]) at the loss resolution.
+
+    `backbone_input` holds the input's `origin_coord`, `grid_coord` and `offset`, used when
+    the backbone answers at input resolution (a tensor, or a Point without a pooling chain);
+    such features are pooled by `pool_stride` (1 keeps them as they are)."""
     point = output
-    for _ in range(up_cast_level):
-        if "pooling_parent" not in point.keys():
-            break
-        point = _up_cast_once(point)
-    if "pooling_parent" not in point.keys():
-        # back at the input resolution: the input's bookkeeping applies
-        return dict(
-            feat=point.feat,
-            origin_coord=backbone_input["origin_coord"],
-            offset=backbone_input["offset"],
-        )
-    return dict(feat=point.feat, origin_coord=point.origin_coord, offset=point.offset)
+    if not isinstance(output, torch.Tensor):
+        for _ in range(up_cast_level):
+            if "pooling_parent" not in point.keys():
+                break
+            point = _up_cast_once(point)
+        if "pooling_parent" in point.keys():
+            return dict(feat=point.feat, origin_coord=point.origin_coord, offset=point.offset)
+        point = point.feat
+    if pool_stride > 1:
+        return _pool(point, backbone_input, pool_stride)
+    return dict(
+        feat=point,
+        origin_coord=backbone_input["origin_coord"],
+        offset=backbone_input["offset"],
+    )
 
 
 def input_features(output):

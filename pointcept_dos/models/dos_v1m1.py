@@ -58,6 +58,8 @@ class DOSv1m1(nn.Module):
         match_radius: metres; student points farther than this from any teacher point of the
             matched view carry no loss (0.32 = 4 loss-resolution voxels, as Sonata).
         up_cast_level: PTv3 encoder levels concatenated back for the loss (2, as Sonata).
+        loss_pool_stride: for backbones that answer at input resolution (SpUNet, ours), the
+            loss voxels in input voxels (4: 0.08 m indoor, 0.2 m outdoor, as the paper).
         mask_seed: seed of the masking generator; None draws it from torch's global seed.
     """
 
@@ -84,6 +86,7 @@ class DOSv1m1(nn.Module):
         cross_view_weight=0.5,
         match_radius=0.32,
         up_cast_level=2,
+        loss_pool_stride=4,
         mask_seed=None,
     ):
         super().__init__()
@@ -114,6 +117,8 @@ class DOSv1m1(nn.Module):
         self.term_weights = dict(same_view=same_view_weight, cross_view=cross_view_weight)
         self.match_radius = match_radius
         self.up_cast_level = up_cast_level
+        check_positive_int("loss_pool_stride", loss_pool_stride)
+        self.loss_pool_stride = loss_pool_stride
         self.criterion = SoftmapDistillationLoss(student_temp=student_temp)
 
         # schedules as functions of (step, total_steps); a hook may replace any of them
@@ -225,7 +230,7 @@ class DOSv1m1(nn.Module):
 
     def _encode(self, branch, view):
         out = branch["backbone"](dict(view))
-        points = loss_points(out, view, self.up_cast_level)
+        points = loss_points(out, view, self.up_cast_level, self.loss_pool_stride)
         points["cos"] = branch["head"](points["feat"])
         return points
 

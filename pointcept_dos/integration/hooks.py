@@ -1,0 +1,98 @@
+"""ZipfSinkhornHook: schedules of the Zipf exponent and teacher temperature, and the prototype
+usage log that tells a plateau (usage near the prior) from a collapse (a few prototypes)."""
+
+import torch
+import torch.distributed as dist
+from pointcept.engines.hooks.builder import HOOKS
+from pointcept.engines.hooks.default import HookBase
+
+from ..prototype_usage import usage_statistics
+from ..schedules import WarmupConstantSchedule
+from ..validation import check_positive_int, check_real
+
+
+def _ratio_schedule(name, spec):
+    """dict(start, end, warmup_ratio) -> f(step, total_steps), linear warm-up then constant."""
+    if not isinstance(spec, dict) or not {"start", "end"} <= set(spec):
+        raise ValueError(f"{name} must be dict(start=..., end=..., warmup_ratio=...), got {spec!r}")
+    unknown = set(spec) - {"start", "end", "warmup_ratio"}
+    if unknown:
+        raise ValueError(f"{name} has unknown keys {sorted(unknown)}")
+    ratio = spec.get("warmup_ratio", 0.05)
+    check_real(f"{name}.warmup_ratio", ratio, low=0.0, high=1.0)
+    return lambda step, total: WarmupConstantSchedule(
+        spec["start"], spec["end"], int(total * ratio)
+    )(step)
+
+
+@HOOKS.register_module()
+class ZipfSinkhornHook(HookBase):
+    """Args:
+        log_interval: steps between prototype-usage reports (log line + TensorBoard).
+        zipf_alpha: optional dict(start, end, warmup_ratio) scheduling the Zipf exponent.
+        teacher_temp: optional dict(start, end, warmup_ratio) replacing the model's tau_T
+            schedule.
+        collapse_ratio: warn when the effective number of prototypes falls below this share
+            of the prior's effective number.
+        collapse_top_mass: warn when the 10 most used prototypes hold more than this share.
+    """
+
+    def __init__(
+        self,
+        log_interval=50,
+        zipf_alpha=None,
+        teacher_temp=None,
+        collapse_ratio=0.1,
+        collapse_top_mass=0.9,
+    ):
+        check_positive_int("log_interval", log_interval)
+        check_real("collapse_ratio", collapse_ratio, low=0.0, high=1.0)
+        check_real("collapse_top_mass", collapse_top_mass, low=0.0, high=1.0)
+        self.log_interval = log_interval
+        self.overrides = {
+            name: _ratio_schedule(name, spec)
+            for name, spec in dict(zipf_alpha=zipf_alpha, teacher_temp=teacher_temp).items()
+            if spec is not None
+        }
+        self.collapse_ratio = collapse_ratio
+        self.collapse_top_mass = collapse_top_mass
+        self.model = None
+
+    def before_train(self):
+        model = self.trainer.model
+        model = getattr(model, "module", model)
+        if not hasattr(model, "take_usage"):
+            raise TypeError(
+                f"ZipfSinkhornHook needs a DOS model (type='DOS-v1m1'), got {type(model).__name__}"
+            )
+        self.model = model
+        model.schedules.update(self.overrides)
+
+    def after_step(self):
+        step = self.model.global_step() + 1
+        if step % self.log_interval:
+            return
+        counts = self.model.usage_counts.clone()
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(counts)
+        self.model.take_usage()
+        stats = usage_statistics(counts / counts.sum().clamp_min(1.0), self.model.prior)
+        logger, writer = self.trainer.logger, self.trainer.writer
+        logger.info(
+            f"Prototype usage @ step {step}: effective {stats['effective_prototypes']:.1f} "
+            f"(prior {stats['prior_effective']:.1f}), KL(usage||prior) "
+            f"{stats['kl_to_prior']:.3f}, top-10 mass {stats['top_mass']:.3f}"
+        )
+        if writer is not None:
+            for key, value in stats.items():
+                writer.add_scalar(f"prototypes/{key}", value, step)
+        if (
+            stats["effective_prototypes"] < self.collapse_ratio * stats["prior_effective"]
+            or stats["top_mass"] > self.collapse_top_mass
+        ):
+            logger.warning(
+                f"Prototype usage is collapsing onto a few prototypes (effective "
+                f"{stats['effective_prototypes']:.1f}, top-10 mass {stats['top_mass']:.3f}): "
+                "check the learning rate, teacher temperature and zipf_alpha; a plateau keeps "
+                "usage near the prior, a collapse does not."
+            )

@@ -1,0 +1,122 @@
+import pytest
+import torch
+
+from dos_batches import tiny_model, two_view_batch
+
+
+def test_forward_returns_scalar_terms_and_trains_only_the_student():
+    torch.manual_seed(0)
+    model = tiny_model()
+    model.set_step(0, 100)
+    out = model(two_view_batch())
+    assert set(out) == {"loss", "same_view_loss", "cross_view_loss"}
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in out.values())
+    terms = {k: float(v.detach()) for k, v in out.items()}
+    assert terms["loss"] == pytest.approx(0.5 * terms["same_view_loss"] + 0.5 * terms["cross_view_loss"], rel=1e-5)
+    out["loss"].backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.student.backbone.parameters())
+    assert model.student.head.prototypes.grad.abs().sum() > 0
+
+
+def test_masked_points_get_no_gradient_and_visible_ones_do():
+    torch.manual_seed(1)
+    model = tiny_model(mask_ratio=0.5, mask_size=0.5, loss_pool_stride=1)
+    batch = two_view_batch()
+    batch["global_feat"].requires_grad_(True)
+    model(batch)["loss"].backward()
+    from pointcept_dos import patch_visibility
+
+    generator = torch.Generator().manual_seed(0)  # the model's mask_seed
+    visible = patch_visibility(batch["global_coord"], batch["global_offset"], 0.5, 0.5, generator)
+    grad = batch["global_feat"].grad.abs().sum(1)
+    assert (~visible).any() and (grad[~visible] == 0).all()
+    assert (grad[visible] > 0).float().mean() > 0.5
+
+
+def test_teacher_is_ema_of_student():
+    torch.manual_seed(2)
+    model = tiny_model()
+    model.set_step(0, 10)
+    opt = torch.optim.SGD(model.student.parameters(), lr=0.5)
+    model(two_view_batch())["loss"].backward()
+    opt.step()
+    before = model.teacher.head.prototypes.detach().clone()
+    student = model.student.head.prototypes.detach().clone()
+    model.update_teacher()
+    m = model.momentum
+    assert m == pytest.approx(0.994)
+    assert torch.allclose(model.teacher.head.prototypes, m * before + (1 - m) * student)
+
+
+def test_schedules_follow_the_global_step():
+    model = tiny_model(teacher_temp_warmup_ratio=0.1)
+    model.set_step(0, 1000)
+    assert model.teacher_temp == pytest.approx(0.04) and model.momentum == pytest.approx(0.994)
+    model.set_step(50, 1000)
+    assert model.teacher_temp == pytest.approx(0.055)
+    model.set_step(1000, 1000)
+    assert model.teacher_temp == pytest.approx(0.07) and model.momentum == pytest.approx(1.0)
+    assert model.zipf_alpha == pytest.approx(1.3)
+    assert float(model.prior[0]) > float(model.prior[1])
+
+
+def test_usage_counts_the_teacher_points():
+    model = tiny_model()
+    model.set_step(0, 10)
+    with torch.no_grad():
+        model(two_view_batch())
+    usage = model.take_usage()
+    assert usage.shape == (16,) and float(usage.sum()) == pytest.approx(1.0)
+    assert float(model.usage_counts.sum()) == 0.0
+    assert "usage_counts" not in model.state_dict()
+
+
+def test_single_term_weights():
+    model = tiny_model(cross_view_weight=0.0)
+    model.set_step(0, 10)
+    out = model(two_view_batch())
+    assert "cross_view_loss" not in out
+    assert torch.equal(out["loss"], 0.5 * out["same_view_loss"])
+
+
+def test_pooling_bounds_the_loss_points():
+    from pointcept_dos.models.backbone_output import loss_points
+
+    batch = two_view_batch(points=2000)
+    grid = torch.div(batch["global_coord"] - batch["global_coord"].min(0).values, 0.05, rounding_mode="floor").int()
+    view = dict(origin_coord=batch["global_origin_coord"], grid_coord=grid, offset=batch["global_offset"])
+    feat = torch.arange(len(grid), dtype=torch.float32)[:, None]
+    pooled = loss_points(feat, view, up_cast_level=0, pool_stride=4)
+    assert len(pooled["offset"]) == 4 and int(pooled["offset"][-1]) == len(pooled["feat"])
+    expected = sum(
+        len(torch.unique(grid[s:e] // 4, dim=0))
+        for s, e in zip([0] + batch["global_offset"].tolist()[:-1], batch["global_offset"].tolist())
+    )
+    assert len(pooled["feat"]) == expected < len(feat)
+    # every pooled point lies inside its own segment's range of original indices
+    assert float(pooled["feat"][: int(pooled["offset"][0])].max()) < int(batch["global_offset"][0])
+
+
+@pytest.mark.parametrize(
+    "overrides, word",
+    [
+        (dict(mask_ratio=1.0), "mask_ratio"),
+        (dict(zipf_alpha=-1.0), "zipf_alpha"),
+        (dict(sinkhorn_scope="world"), "sinkhorn_scope"),
+        (dict(student_temp=0.0), "student_temp"),
+        (dict(same_view_weight=0.0, cross_view_weight=0.0), "weight"),
+        (dict(backbone=dict(type="NoSuchNet")), "NoSuchNet"),
+    ],
+)
+def test_rejects_bad_config(overrides, word):
+    with pytest.raises((ValueError, KeyError), match=word):
+        tiny_model(**overrides)
+
+
+def test_missing_batch_keys_are_named():
+    model = tiny_model()
+    batch = two_view_batch()
+    del batch["global_origin_coord"]
+    with pytest.raises(KeyError, match="global_origin_coord"):
+        model(batch)
