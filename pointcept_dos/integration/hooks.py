@@ -81,7 +81,9 @@ class ZipfSinkhornHook(HookBase):
         logger.info(
             f"Prototype usage @ step {step}: effective {stats['effective_prototypes']:.1f} "
             f"(prior {stats['prior_effective']:.1f}), KL(usage||prior) "
-            f"{stats['kl_to_prior']:.3f}, top-10 mass {stats['top_mass']:.3f}"
+            f"{stats['kl_to_prior']:.3f}, top-10 mass {stats['top_mass']:.3f}; "
+            f"teacher_temp {self.model.teacher_temp:.5f}, momentum {self.model.momentum:.6f}, "
+            f"zipf_alpha {self.model.zipf_alpha:.3f}"
         )
         if writer is not None:
             for key, value in stats.items():
