@@ -81,3 +81,105 @@ def multiview_transform(
             global_feat_keys=tuple(f"global_{k}" for k in feat_keys),
         ),
     ]
+
+
+# ----- outdoor (LiDAR) -------------------------------------------------------------------------
+# Pointcept's LiDAR datasets (NuScenesDataset, WaymoDataset, SemanticKITTIDataset) give `coord`
+# and a 1-channel `strength` (intensity, scaled to [0, 1]); no colour, no normal.
+OUTDOOR_FEAT_KEYS = ("coord", "strength")
+OUTDOOR_GRID_SIZE = 0.05  # Pointcept's outdoor semseg grid; the DOS loss runs at 4x (0.2 m)
+
+# Pointcept's PointClip ranges of its outdoor semseg configs (nuScenes clips nothing)
+WAYMO_POINT_CLOUD_RANGE = (-75.2, -75.2, -4, 75.2, 75.2, 2)
+SEMANTIC_KITTI_POINT_CLOUD_RANGE = (-35.2, -35.2, -4, 35.2, 35.2, 2)
+
+
+def outdoor_multiview_transform(
+    grid_size=OUTDOOR_GRID_SIZE,
+    point_cloud_range=None,
+    view_augmentation=OUTDOOR_VIEW_AUGMENTATION,
+    view_scale=(0.4, 1.0),
+    max_size=65536,
+):
+    """`multiview_transform` for a LiDAR sweep: features coord + strength (4 channels), no
+    colour augmentation, OUTDOOR_VIEW_AUGMENTATION per view, optionally a PointClip first.
+
+    Args:
+        grid_size: input voxel side in metres (Pointcept's outdoor 0.05).
+        point_cloud_range: (x_min, y_min, z_min, x_max, y_max, z_max) for PointClip, or None.
+        view_augmentation, view_scale, max_size: as `multiview_transform`.
+    Returns:
+        list of transform dicts for `data.train.transform`.
+    """
+    transform = multiview_transform(
+        grid_size,
+        feat_keys=OUTDOOR_FEAT_KEYS,
+        view_keys=("coord", "origin_coord") + tuple(k for k in OUTDOOR_FEAT_KEYS if k != "coord"),
+        shared_augmentation=(),
+        view_augmentation=view_augmentation,
+        view_scale=view_scale,
+        max_size=max_size,
+    )
+    if point_cloud_range is not None:
+        if len(point_cloud_range) != 6:
+            raise ValueError(f"point_cloud_range needs 6 numbers, got {point_cloud_range}")
+        transform.insert(0, dict(type="PointClip", point_cloud_range=tuple(point_cloud_range)))
+    return transform
+
+
+# PT-v3m2 for LiDAR: Sonata's base encoder (the ScanNet config's) on coord + strength. One
+# definition for the outdoor pretrain, probe and fine-tune configs, so that a DOS checkpoint's
+# `student.backbone` loads into every probe with only the head (and decoder) new.
+LIDAR_PTV3M2 = dict(
+    type="PT-v3m2",
+    in_channels=4,  # coord + strength
+    order=("z", "z-trans", "hilbert", "hilbert-trans"),
+    stride=(2, 2, 2, 2),
+    enc_depths=(3, 3, 3, 12, 3),
+    enc_channels=(48, 96, 192, 384, 512),
+    enc_num_head=(3, 6, 12, 24, 32),
+    enc_patch_size=(1024, 1024, 1024, 1024, 1024),
+    mlp_ratio=4,
+    qkv_bias=True,
+    qk_scale=None,
+    attn_drop=0.0,
+    proj_drop=0.0,
+    drop_path=0.3,
+    shuffle_orders=True,
+    pre_norm=True,
+    enable_rpe=False,
+    enable_flash=True,
+    upcast_attention=False,
+    upcast_softmax=False,
+    traceable=False,
+    mask_token=False,
+    enc_mode=True,
+    freeze_encoder=False,
+)
+# the decoder of Sonata's decoder-probe / fine-tune configs (new weights, 64 output channels)
+PTV3M2_DECODER = dict(
+    dec_depths=(2, 2, 2, 2),
+    dec_channels=(64, 96, 192, 384),
+    dec_num_head=(4, 6, 12, 24),
+    dec_patch_size=(1024, 1024, 1024, 1024),
+)
+LIDAR_PTV3M2_STAGES = ("pretrain", "lin", "dec", "ft")
+
+
+def lidar_ptv3m2(stage):
+    """PT-v3m2 backbone dict for one stage of the outdoor configs.
+
+    stage: "pretrain" (encoder only, traceable for DOS's up-cast), "lin" (encoder only; the
+    segmentor freezes it), "dec" (frozen encoder + new decoder), "ft" (encoder + new decoder,
+    all trained). The encoder parameters are the same in every stage.
+    Output widths: encoder only, every level up-cast: 1232 (48+96+192+384+512); decoder: 64.
+    """
+    if stage not in LIDAR_PTV3M2_STAGES:
+        raise ValueError(f"stage must be one of {LIDAR_PTV3M2_STAGES}, got {stage!r}")
+    backbone = dict(LIDAR_PTV3M2)
+    if stage == "pretrain":
+        backbone.update(traceable=True)
+        backbone.pop("freeze_encoder")
+    elif stage in ("dec", "ft"):
+        backbone.update(PTV3M2_DECODER, enc_mode=False, freeze_encoder=stage == "dec")
+    return backbone

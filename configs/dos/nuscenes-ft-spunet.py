@@ -1,0 +1,21 @@
+"""Fine-tuning of a DOS-pretrained SparseUNet on nuScenes, through Pointcept's own SpUNet
+config (configs/nuscenes/semseg-spunet-v1m1-0-base.py). Only the hooks change: the checkpoint
+loader maps DOS's `student.backbone` onto the segmentor's `backbone` (in_channels=4: coord +
+strength, as nuscenes-pretrain-spunet.py); the classifier (`backbone.final`) is new.
+
+    sh tools/train.sh -g 2 -d nuscenes -c configs/dos/nuscenes-ft-spunet.py -n dos-spunet-ft \
+        -w exp/nuscenes/dos-spunet/model/model_last.pth
+"""
+
+from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+
+_base_ = [__pointcept_config("nuscenes/semseg-spunet-v1m1-0-base.py")]
+
+hooks = [
+    dict(type="CheckpointLoader", keywords="module.student.backbone", replacement="module.backbone"),
+    dict(type="IterationTimer", warmup_iter=2),
+    dict(type="InformationWriter"),
+    dict(type="SemSegEvaluator"),
+    dict(type="CheckpointSaver", save_freq=None),
+    dict(type="PreciseEvaluator", test_last=False),
+]

@@ -1,0 +1,21 @@
+"""Fine-tuning of a DOS-pretrained SparseUNet on ScanNet200, through Pointcept's own SpUNet
+config (configs/scannet200/semseg-spunet-v1m1-0-base.py). Only the hooks change: the checkpoint
+loader maps DOS's `student.backbone` onto the segmentor's `backbone`; the classifier
+(`backbone.final`, 96 -> 200) is new.
+
+    sh tools/train.sh -g 2 -d scannet200 -c configs/dos/scannet200-ft-spunet.py -n dos-spunet-ft \
+        -w exp/scannet/dos-spunet/model/model_last.pth
+"""
+
+from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+
+_base_ = [__pointcept_config("scannet200/semseg-spunet-v1m1-0-base.py")]
+
+hooks = [
+    dict(type="CheckpointLoader", keywords="module.student.backbone", replacement="module.backbone"),
+    dict(type="IterationTimer", warmup_iter=2),
+    dict(type="InformationWriter"),
+    dict(type="SemSegEvaluator"),
+    dict(type="CheckpointSaver", save_freq=None),
+    dict(type="PreciseEvaluator", test_last=False),
+]

@@ -1,0 +1,13 @@
+"""Full fine-tuning of a DOS-pretrained PTv3 on ScanNet200 (200 classes), through Pointcept's own
+Sonata config (configs/sonata/semseg-sonata-v1m1-1c-scannet200-ft.py), unchanged: the encoder
+starts from `student.backbone`; decoder and head are new. ScanNet200 is ScanNet v2's scenes
+with finer labels, so the ScanNet pretraining checkpoint (scannet-pretrain.py, or
+scannet200-pretrain.py: the same) is the one to load.
+
+    sh tools/train.sh -g 2 -d scannet200 -c configs/dos/scannet200-ft.py -n dos-ft \
+        -w exp/scannet/dos-ptv3/model/model_last.pth
+"""
+
+from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+
+_base_ = [__pointcept_config("sonata/semseg-sonata-v1m1-1c-scannet200-ft.py")]

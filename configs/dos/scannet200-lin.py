@@ -1,0 +1,14 @@
+"""Linear probe of a DOS-pretrained PTv3 on ScanNet200 (200 classes), through Pointcept's own
+Sonata config (configs/sonata/semseg-sonata-v1m1-1a-scannet200-lin.py), unchanged: its
+CheckpointLoader maps `student.backbone` to the segmentor's `backbone`; only the linear head
+(1232 -> 200) is new. ScanNet200 is ScanNet v2's scenes with finer labels, so the ScanNet
+pretraining checkpoint (scannet-pretrain.py, or scannet200-pretrain.py: the same) is the one to
+load.
+
+    sh tools/train.sh -g 2 -d scannet200 -c configs/dos/scannet200-lin.py -n dos-lin \
+        -w exp/scannet/dos-ptv3/model/model_last.pth
+"""
+
+from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+
+_base_ = [__pointcept_config("sonata/semseg-sonata-v1m1-1a-scannet200-lin.py")]

@@ -1,0 +1,17 @@
+"""Decoder probe of a DOS-pretrained PTv3 on SemanticKITTI: semantickitti-lin.py with Sonata's
+decoder-probe model: the PT-v3m2 encoder from `student.backbone`, frozen (freeze_encoder), and
+a new decoder (64 channels out) and linear head, trained.
+
+    sh tools/train.sh -g 2 -d semantic_kitti -c configs/dos/semantickitti-dec.py -n dos-dec \
+        -w exp/semantic_kitti/dos-ptv3/model/model_last.pth
+"""
+
+from pointcept_dos.config_presets import lidar_ptv3m2 as __lidar_ptv3m2
+
+_base_ = ["semantickitti-lin.py"]
+
+model = dict(
+    backbone_out_channels=64,
+    backbone=dict(_delete_=True, **__lidar_ptv3m2("dec")),
+    freeze_backbone=False,
+)

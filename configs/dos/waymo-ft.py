@@ -1,0 +1,17 @@
+"""Full fine-tuning of a DOS-pretrained PTv3 on Waymo: waymo-lin.py with Sonata's
+fine-tune model: the PT-v3m2 encoder starts from `student.backbone`, a new decoder (64
+channels out) and linear head; everything trains (blocks at 0.1x the head's learning rate).
+
+    sh tools/train.sh -g 2 -d waymo -c configs/dos/waymo-ft.py -n dos-ft \
+        -w exp/waymo/dos-ptv3/model/model_last.pth
+"""
+
+from pointcept_dos.config_presets import lidar_ptv3m2 as __lidar_ptv3m2
+
+_base_ = ["waymo-lin.py"]
+
+model = dict(
+    backbone_out_channels=64,
+    backbone=dict(_delete_=True, **__lidar_ptv3m2("ft")),
+    freeze_backbone=False,
+)
