@@ -1,0 +1,401 @@
+"""CPU mode: run Pointcept's own trainer and tester on a machine without CUDA.
+
+Pointcept assumes a CUDA GPU everywhere. ``enable_cpu_mode()`` applies, at run time and only when
+called, the smallest set of patches with which Pointcept's stock ``DefaultTrainer``, hooks and
+``SemSegTester`` train and test for real on CPU tensors (single process, float32). Nothing in this
+module is applied on import, and ``tools/train.py`` / ``tools/test.py`` call it only for ``-g 0``.
+
+What it changes (each patch is a small named function below; ``enable_cpu_mode`` logs the list):
+
+``torchvision_nms_schema``
+    Only when ``import torchvision`` fails with "operator torchvision::nms does not exist" (a CUDA
+    torchvision wheel beside a CPU torch). Declares the ``torchvision::nms`` / ``qnms`` schemas so
+    that torchvision, and with it timm, imports. ``torchvision.ops.nms`` itself still has no kernel.
+``pointops_knn_query``
+    Pointcept imports the CUDA-only ``pointops`` at module level (evaluator, Sonata, ...). When it is
+    not importable, a stand-in module is installed whose ``knn_query`` is exact plain torch, per
+    batch segment; every other ``pointops`` function raises ``NotImplementedError`` when called.
+    When the real ``pointops`` is importable, its ``knn_query`` is wrapped to use the torch version
+    for CPU tensors.
+``cuda_calls_to_cpu``
+    ``Tensor.cuda()``, ``Module.cuda()`` and ``UntypedStorage.cuda()`` return the object unchanged
+    (the trainer's ``model.cuda()`` and ``input_dict[key].cuda()``, the evaluator's and tester's
+    ``.cuda()``, and ``CheckpointLoader``'s ``map_location=lambda storage, loc: storage.cuda()``).
+    ``torch.zeros(..., device="cuda")`` (part-segmentation evaluators) is not covered.
+``spconv_cpu_stream``
+    spconv 2.3.8's CPU backward calls ``torch.cuda.current_stream()`` (spconv issue 366); the
+    stream is meaningless on CPU, so it is 0 while CUDA is unavailable.
+``spconv_eval_bias``
+    spconv in eval mode fuses the conv bias into the kernel, which its CPU path rejects ("cpu don't
+    support act and bias"); on CPU the convolution runs without bias and the bias is added after,
+    which is the same arithmetic spconv uses in training mode.
+``histc_int64``
+    Pointcept's ``intersection_and_union_gpu`` calls ``torch.histc`` on int64 labels, which has no
+    CPU kernel; on CPU the labels are cast to float first (exact for class indices).
+``no_flash_attention``
+    flash-attn is CUDA only: every model built through a Pointcept registry whose constructor takes
+    ``enable_flash`` is built with ``enable_flash=False`` (PTv3 then uses plain attention).
+
+``cpu_config(cfg)`` adjusts a parsed Pointcept config for such a run: ``enable_amp=False`` (no
+autocast, no GradScaler), ``sync_bn=False``, few data workers, ``enable_wandb=False``. With one
+process Pointcept's ``launch`` runs the worker in-process and ``create_ddp_model`` returns the bare
+model, so DDP/NCCL is never touched.
+
+This is for smoke runs, tests and debugging on small data: it is slow (spconv's CPU path and
+PTv3's plain attention), single process, float32, and not meant for training at scale.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import logging
+import sys
+import types
+
+import torch
+
+__all__ = ["enable_cpu_mode", "cpu_config", "knn_query", "applied_patches", "is_enabled"]
+
+logger = logging.getLogger("pointcept_dos.cpu_mode")
+
+# name -> one-line reason; filled by enable_cpu_mode, in order of application
+_APPLIED: dict = {}
+
+
+def applied_patches() -> dict:
+    """The patches applied so far (name -> what it fixes); empty if CPU mode was never enabled."""
+    return dict(_APPLIED)
+
+
+_ENABLED = [False]
+
+
+def is_enabled() -> bool:
+    """Whether enable_cpu_mode() has been called in this process."""
+    return _ENABLED[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# exact k-nearest neighbours in plain torch (stand-in for pointops.knn_query)
+# ---------------------------------------------------------------------------------------------
+
+# pointops' CUDA kernel fills slots it cannot fill (segment smaller than nsample) with index -1
+# and squared distance 1e10, i.e. distance 1e5 after its sqrt; we do the same.
+_KNN_EMPTY_INDEX = -1
+_KNN_EMPTY_DISTANCE = 1e5
+
+
+def knn_query(nsample, xyz, offset, new_xyz=None, new_offset=None, chunk_elements=1 << 24):
+    """Exact kNN within batch segments, the contract of ``pointops.knn_query``.
+
+    xyz: (n, 3) reference points, offset: (b,) cumulative segment ends of xyz;
+    new_xyz: (m, 3) queries (default xyz), new_offset: (b,) their segment ends (default offset).
+    Returns (idx int32 (m, nsample), dist float32 (m, nsample)), neighbours sorted by increasing
+    Euclidean distance, searched only in the query's own segment; missing neighbours are -1 / 1e5.
+    """
+    if new_xyz is None or new_offset is None:
+        new_xyz, new_offset = xyz, offset
+    nsample = int(nsample)
+    device = xyz.device
+    m = new_xyz.shape[0]
+    idx = torch.full((m, nsample), _KNN_EMPTY_INDEX, dtype=torch.int32, device=device)
+    dist = torch.full((m, nsample), _KNN_EMPTY_DISTANCE, dtype=torch.float32, device=device)
+    ends = [int(v) for v in offset.reshape(-1).tolist()]
+    new_ends = [int(v) for v in new_offset.reshape(-1).tolist()]
+    if len(ends) != len(new_ends):
+        raise ValueError(f"knn_query: {len(ends)} reference segments but {len(new_ends)} query segments")
+    with torch.no_grad():
+        ref_all = xyz.detach().float()
+        qry_all = new_xyz.detach().float()
+        start, new_start = 0, 0
+        for end, new_end in zip(ends, new_ends):
+            ref = ref_all[start:end]
+            k = min(nsample, ref.shape[0])
+            if k > 0 and new_end > new_start:
+                step = max(1, chunk_elements // max(1, ref.shape[0]))
+                for q0 in range(new_start, new_end, step):
+                    q1 = min(new_end, q0 + step)
+                    # exact squared differences (no |a|^2 - 2ab + |b|^2 cancellation)
+                    d2 = (qry_all[q0:q1, None, :] - ref[None, :, :]).pow(2).sum(-1)
+                    best, arg = torch.topk(d2, k, dim=1, largest=False, sorted=True)
+                    idx[q0:q1, :k] = (arg + start).to(torch.int32)
+                    dist[q0:q1, :k] = best.sqrt()
+            start, new_start = end, new_end
+    return idx, dist
+
+
+# ---------------------------------------------------------------------------------------------
+# the patches
+# ---------------------------------------------------------------------------------------------
+
+
+def _patch_torchvision_nms_schema():
+    """A CUDA torchvision wheel beside a CPU torch fails on import ("operator torchvision::nms
+    does not exist"), and timm (PTv3's DropPath) imports torchvision. Declaring the two op schemas
+    lets torchvision import; nms itself stays unusable, which Pointcept does not need."""
+    if importlib.util.find_spec("torchvision") is None:
+        return None
+    try:
+        importlib.import_module("torchvision")
+        return None  # imports fine: nothing to patch
+    except RuntimeError as error:
+        if "torchvision::nms" not in str(error):
+            raise
+    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+        del sys.modules[name]  # drop the half-imported package before retrying
+    lib = torch.library.Library("torchvision", "DEF")
+    lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _KEEP_ALIVE.append(lib)  # a Library deregisters its definitions when garbage collected
+    importlib.import_module("torchvision")
+    return "declared torchvision::nms/qnms schemas so a CUDA torchvision wheel imports beside CPU torch"
+
+
+_KEEP_ALIVE: list = []
+
+
+def _make_pointops_standin():
+    module = types.ModuleType("pointops")
+    module.__doc__ = "pointcept-dos CPU stand-in for the CUDA-only pointops: knn_query only."
+    module.__file__ = __file__
+    module.knn_query = knn_query
+    module.POINTCEPT_DOS_STANDIN = True
+
+    def __getattr__(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def unavailable(*args, **kwargs):
+            raise NotImplementedError(
+                f"pointops.{name} is not available in pointcept-dos CPU mode "
+                "(only knn_query has a CPU stand-in); install Pointcept's libs/pointops on a GPU machine"
+            )
+
+        return unavailable
+
+    module.__getattr__ = __getattr__
+    return module
+
+
+def _patch_pointops_knn_query():
+    """Pointcept imports the CUDA extension pointops at module level (evaluator, Sonata, ...) and
+    uses knn_query for cross-view matching and test-time label transfer."""
+    try:
+        real = importlib.import_module("pointops")
+    except ImportError:
+        real = None
+    if real is None:
+        sys.modules["pointops"] = _make_pointops_standin()
+        return "installed a stand-in 'pointops' module (CUDA extension absent): knn_query in plain torch"
+    if getattr(real, "POINTCEPT_DOS_STANDIN", False):
+        return None
+    original = real.knn_query
+
+    @functools.wraps(original)
+    def knn_query_cpu_or_cuda(nsample, xyz, offset, new_xyz=None, new_offset=None):
+        if xyz.is_cuda:
+            return original(nsample, xyz, offset, new_xyz, new_offset)
+        return knn_query(nsample, xyz, offset, new_xyz, new_offset)
+
+    real.knn_query = knn_query_cpu_or_cuda
+    return "wrapped pointops.knn_query: CPU tensors use the plain torch version"
+
+
+def _identity_cuda(self, *args, **kwargs):
+    return self
+
+
+def _patch_cuda_calls_to_cpu():
+    """The trainer, hooks and testers call .cuda() unconditionally (model, every input tensor,
+    CheckpointLoader's map_location storage.cuda()); in CPU mode these stay on the CPU."""
+    torch.Tensor.cuda = _identity_cuda
+    torch.nn.Module.cuda = _identity_cuda
+    torch.UntypedStorage.cuda = _identity_cuda
+    if hasattr(torch.storage, "TypedStorage"):
+        torch.storage.TypedStorage.cuda = _identity_cuda
+    return "Tensor/Module/UntypedStorage .cuda() return self (trainer, tester, CheckpointLoader)"
+
+
+def _cpu_stream():
+    return 0
+
+
+def _patch_spconv_cpu_stream():
+    """spconv 2.3.8 calls torch.cuda.current_stream() in its CPU backward (spconv issue 366)."""
+    try:
+        ops = importlib.import_module("spconv.pytorch.ops")
+    except ImportError:
+        return None
+    patched = []
+    for name in ("spconv.pytorch.cppcore", "spconv.pytorch.ops", "spconv.pytorch.hash"):
+        module = sys.modules.get(name) or importlib.import_module(name)
+        current = getattr(module, "get_current_stream", None)
+        if current is None or getattr(current, "_pointcept_dos_cpu", False):
+            continue
+        original = current
+
+        def get_current_stream(_original=original):
+            if not torch.cuda.is_available():
+                return 0
+            return _original()
+
+        get_current_stream._pointcept_dos_cpu = True
+        module.get_current_stream = get_current_stream
+        patched.append(name.rsplit(".", 1)[-1])
+    del ops
+    return "spconv get_current_stream() -> 0 without CUDA (spconv issue 366) in " + ",".join(patched)
+
+
+def _patch_spconv_eval_bias():
+    """spconv's eval forward fuses the bias into the kernel; its CPU path asserts "cpu don't
+    support act and bias". Run the conv without bias and add it after (as spconv's training
+    path does)."""
+    try:
+        conv = importlib.import_module("spconv.pytorch.conv")
+    except ImportError:
+        return None
+    cls = conv.SparseConvolution
+    if getattr(cls.forward, "_pointcept_dos_cpu", False):
+        return None
+    original = cls.forward
+
+    @functools.wraps(original)
+    def forward(self, input, add_input=None):
+        bias = self.bias
+        if self.training or bias is None or input.features.is_cuda:
+            return original(self, input, add_input)
+        self.bias = None  # a Parameter attribute: set back below, even on error
+        try:
+            out = original(self, input, add_input)
+        finally:
+            self.bias = bias
+        return out.replace_feature(out.features + bias)
+
+    forward._pointcept_dos_cpu = True
+    cls.forward = forward
+    return "spconv SparseConvolution eval on CPU: bias added after the conv (no fused bias on CPU)"
+
+
+def _patch_histc_int64():
+    """Pointcept's evaluator computes IoU with torch.histc on int64 labels: no CPU kernel."""
+    try:
+        misc = importlib.import_module("pointcept.utils.misc")
+    except ImportError:
+        return None
+    original = misc.intersection_and_union_gpu
+    if getattr(original, "_pointcept_dos_cpu", False):
+        return None
+
+    @functools.wraps(original)
+    def intersection_and_union_gpu(output, target, k, ignore_index=-1):
+        if output.is_cuda or output.is_floating_point():
+            return original(output, target, k, ignore_index)
+        return original(output.float(), target.float(), k, ignore_index)
+
+    intersection_and_union_gpu._pointcept_dos_cpu = True
+    # modules that did `from pointcept.utils.misc import intersection_and_union_gpu` already
+    # hold the original: rebind it there too (modules imported later get the patched one)
+    misc.intersection_and_union_gpu = intersection_and_union_gpu
+    rebound = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pointcept.") and getattr(module, "intersection_and_union_gpu", None) is original:
+            module.intersection_and_union_gpu = intersection_and_union_gpu
+            rebound.append(name)
+    where = f" (rebound in {', '.join(rebound)})" if rebound else ""
+    return "intersection_and_union_gpu casts int labels to float on CPU (torch.histc int64)" + where
+
+
+def _takes_enable_flash(obj) -> bool:
+    try:
+        return "enable_flash" in inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _patch_no_flash_attention():
+    """flash-attn is CUDA only; PTv3 asserts it is installed when enable_flash=True (its
+    default). Every registry build of a model that takes enable_flash gets enable_flash=False."""
+    try:
+        registry = importlib.import_module("pointcept.utils.registry")
+    except ImportError:
+        return None
+    cls = registry.Registry
+    if getattr(cls.build, "_pointcept_dos_cpu", False):
+        return None
+    original = cls.build
+
+    @functools.wraps(original)
+    def build(self, cfg, *args, **kwargs):
+        if isinstance(cfg, dict) and "type" in cfg:
+            obj_type = cfg["type"]
+            obj_cls = self.get(obj_type) if isinstance(obj_type, str) else obj_type
+            if obj_cls is not None and _takes_enable_flash(obj_cls) and cfg.get("enable_flash", True):
+                cfg = type(cfg)(cfg) if not hasattr(cfg, "copy") else cfg.copy()
+                cfg["enable_flash"] = False
+                logger.info("CPU mode: building %s with enable_flash=False", obj_type)
+        return original(self, cfg, *args, **kwargs)
+
+    build._pointcept_dos_cpu = True
+    cls.build = build
+    return "Registry.build forces enable_flash=False on models that take it (no flash-attn on CPU)"
+
+
+# order matters: torchvision and pointops must be importable before pointcept is imported
+_PATCHES = (
+    ("torchvision_nms_schema", _patch_torchvision_nms_schema),
+    ("pointops_knn_query", _patch_pointops_knn_query),
+    ("cuda_calls_to_cpu", _patch_cuda_calls_to_cpu),
+    ("spconv_cpu_stream", _patch_spconv_cpu_stream),
+    ("spconv_eval_bias", _patch_spconv_eval_bias),
+    ("histc_int64", _patch_histc_int64),
+    ("no_flash_attention", _patch_no_flash_attention),
+)
+
+
+def enable_cpu_mode(allow_cuda: bool = False) -> dict:
+    """Apply the CPU-mode patches (idempotent) and return ``{name: what it fixes}``.
+
+    Refuses on a machine where CUDA is available unless ``allow_cuda=True`` (an explicit request
+    for a CPU debug run on a GPU machine): it must never slip into a GPU run.
+    """
+    if torch.cuda.is_available() and not allow_cuda:
+        raise RuntimeError(
+            "enable_cpu_mode() called on a machine with CUDA; pass allow_cuda=True to force a CPU run"
+        )
+    _ENABLED[0] = True
+    newly = []
+    for name, patch in _PATCHES:
+        if name in _APPLIED:
+            continue
+        reason = patch()
+        if reason:
+            _APPLIED[name] = reason
+            newly.append(name)
+    if newly:
+        message = "pointcept-dos CPU mode: patched " + ", ".join(newly)
+        logger.info(message)
+        print(message, file=sys.stderr, flush=True)
+        for name in newly:
+            print(f"  {name}: {_APPLIED[name]}", file=sys.stderr, flush=True)
+    return applied_patches()
+
+
+def cpu_config(cfg, num_worker: int = 1):
+    """Adjust a parsed Pointcept config (addict/Config) in place for a single-process CPU run."""
+    changes = {
+        "enable_amp": False,  # autocast/GradScaler are CUDA here; float32 on CPU
+        "sync_bn": False,  # no process group
+        "enable_wandb": False,  # a smoke run reports nowhere
+        # the trainer's DataLoader sets persistent_workers=True, which needs at least one worker
+        "num_worker": max(1, min(int(cfg.get("num_worker") or num_worker), num_worker)),
+    }
+    for key, value in changes.items():
+        cfg[key] = value
+    print(
+        "pointcept-dos CPU mode config: " + ", ".join(f"{k}={v}" for k, v in changes.items()),
+        file=sys.stderr,
+        flush=True,
+    )
+    return cfg
