@@ -46,3 +46,12 @@ dos_resolve_gpus() {
     fi
   fi
 }
+
+# A relative file path given on the command line is meant from the caller's directory (the scripts
+# cd to the repository root): make it absolute when it exists there. Prints the path to use.
+dos_from_caller() {
+  case "$1" in
+    /*) echo "$1" ;;
+    *) if [ -e "${CALLER_DIR}/$1" ]; then echo "${CALLER_DIR}/$1"; else echo "$1"; fi ;;
+  esac
+}

@@ -68,7 +68,7 @@ else
   dos_resolve_config "$CONFIG" "$DATASET"
 fi
 case "$WEIGHT" in
-  */*|*.pth) WEIGHT_PATH=$WEIGHT ;;  # a path to a .pth file
+  */*|*.pth) WEIGHT_PATH=$(dos_from_caller "$WEIGHT") ;;  # a path to a .pth file
   *) WEIGHT_PATH=${MODEL_DIR}/${WEIGHT}.pth ;;  # a name in the experiment's model/ folder
 esac
 

@@ -41,6 +41,7 @@ shift $((OPTIND - 1))
 
 dos_find_pointcept
 dos_resolve_gpus
+[ "${WEIGHT}" != "None" ] && WEIGHT=$(dos_from_caller "$WEIGHT")
 
 echo "Experiment name: $EXP_NAME"
 echo "Python interpreter dir: $PYTHON"

@@ -1,0 +1,104 @@
+"""Shared helpers for tests that need a Pointcept checkout (reuse them in other test files).
+
+Pointcept has no package: it is found through the POINTCEPT_ROOT environment variable, and the
+tests that need it skip with a clear reason when it is unset or incomplete (CI has no Pointcept).
+
+    from pointcept_env import requires_pointcept, pointcept_root, write_scannet_like
+
+    @requires_pointcept
+    def test_something():
+        root = pointcept_root()
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Pointcept's import-time dependencies, beyond torch (see the README's install notes)
+POINTCEPT_IMPORT_DEPS = ("spconv", "torch_scatter", "timm", "addict", "einops", "scipy", "yapf")
+
+
+def pointcept_root():
+    """The Pointcept checkout named by POINTCEPT_ROOT, or None when unset or not a checkout."""
+    value = os.environ.get("POINTCEPT_ROOT")
+    if not value:
+        return None
+    path = Path(value)
+    if not (path / "pointcept" / "__init__.py").is_file() or not (path / "configs").is_dir():
+        return None
+    return path
+
+
+def pointcept_skip_reason():
+    """Why Pointcept tests cannot run here, or None when they can."""
+    value = os.environ.get("POINTCEPT_ROOT")
+    if not value:
+        return "POINTCEPT_ROOT is not set (point it at a Pointcept checkout to run these tests)"
+    if pointcept_root() is None:
+        return f"POINTCEPT_ROOT={value} is not a Pointcept checkout"
+    missing = [m for m in POINTCEPT_IMPORT_DEPS if importlib.util.find_spec(m) is None]
+    if missing:
+        return "Pointcept's import-time dependencies are missing: " + ", ".join(missing)
+    return None
+
+
+requires_pointcept = pytest.mark.skipif(
+    pointcept_skip_reason() is not None, reason=pointcept_skip_reason() or ""
+)
+
+
+def pointcept_env(extra_pythonpath=()):
+    """os.environ for a subprocess that imports Pointcept (POINTCEPT_ROOT on PYTHONPATH)."""
+    env = dict(os.environ)
+    parts = [str(p) for p in extra_pythonpath] + [str(pointcept_root())]
+    if env.get("PYTHONPATH"):
+        parts.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.setdefault("OMP_NUM_THREADS", "2")
+    env["WANDB_MODE"] = "disabled"
+    return env
+
+
+def write_scannet_like(root, scenes=None, points=400, seed=0):
+    """Write a tiny synthetic dataset in Pointcept's preprocessed ScanNet layout.
+
+    root/{split}/{scene}/coord.npy (float32 metres), color.npy (uint8 0-255), normal.npy
+    (float32), segment20.npy / segment200.npy / instance.npy (int16, -1 = ignore), as Pointcept's
+    ScanNet preprocessing writes them. Each scene is a small room: floor (class 1), walls (0) and a
+    box (chair, 4), a few hundred points. Returns the root path.
+    """
+    scenes = scenes or {"train": ["scene0000_00", "scene0001_00"], "val": ["scene0002_00"]}
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for split, names in scenes.items():
+        for name in names:
+            n_floor, n_wall = points // 2, points // 4
+            n_box = points - n_floor - n_wall
+            size = rng.uniform(2.0, 3.0, size=2)
+            floor = np.c_[rng.uniform(0, size[0], n_floor), rng.uniform(0, size[1], n_floor), np.zeros(n_floor)]
+            wall = np.c_[rng.uniform(0, size[0], n_wall), np.full(n_wall, size[1]), rng.uniform(0, 2.0, n_wall)]
+            corner = rng.uniform(0.3, 1.2, size=2)
+            box = np.c_[rng.uniform(0, 0.5, (n_box, 2)) + corner, rng.uniform(0, 0.8, n_box)]
+            coord = np.concatenate([floor, wall, box]).astype(np.float32)
+            normal = np.concatenate(
+                [np.tile([0, 0, 1], (n_floor, 1)), np.tile([0, -1, 0], (n_wall, 1)), np.tile([1, 0, 0], (n_box, 1))]
+            ).astype(np.float32)
+            color = rng.integers(0, 256, size=(points, 3)).astype(np.uint8)
+            segment20 = np.concatenate([np.full(n_floor, 1), np.full(n_wall, 0), np.full(n_box, 4)]).astype(np.int16)
+            segment20[rng.random(points) < 0.05] = -1  # some unlabelled points
+            segment200 = np.where(segment20 == 4, 2, segment20).astype(np.int16)
+            instance = np.concatenate([np.full(n_floor, -1), np.full(n_wall, -1), np.full(n_box, 0)]).astype(np.int16)
+            scene = root / split / name
+            scene.mkdir(parents=True, exist_ok=True)
+            for key, value in dict(
+                coord=coord, color=color, normal=normal, segment20=segment20, segment200=segment200, instance=instance
+            ).items():
+                np.save(scene / f"{key}.npy", value)
+    return root
