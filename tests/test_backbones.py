@@ -164,6 +164,17 @@ def test_gradient_reaches_every_parameter(pooling, norm):
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
+def test_runs_under_autocast():
+    # Pointcept trains with AMP; the sparse conv must run (in float32) and backpropagate.
+    g = torch.Generator().manual_seed(11)
+    model = SpUNetLite(**SMALL).train()
+    data = make_input([surface_cloud(300, g)], 4, g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(data)
+    out.float().square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+
+
 def test_forward_is_deterministic():
     g = torch.Generator().manual_seed(9)
     model = SpUNetLite(**SMALL).train()

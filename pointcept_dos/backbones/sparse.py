@@ -202,6 +202,10 @@ class _SubMConv3dFunction(torch.autograd.Function):
     """
 
     @staticmethod
+    # Under autocast (Pointcept trains with AMP) run in float32: the contract of this
+    # backbone, and backward then sees one dtype for grads, inputs and weights.
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     def forward(ctx, x: Tensor, weight: Tensor, kmap: KernelMap) -> Tensor:
         out = x @ weight[CENTER]
         for o, start, end in kmap.segments:
@@ -213,6 +217,8 @@ class _SubMConv3dFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @torch.amp.custom_bwd(device_type="cuda")
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad_out: Tensor):
         x, weight = ctx.saved_tensors
         kmap = ctx.kmap
