@@ -1,0 +1,201 @@
+"""CPU pretraining loop for DOS-v1m1 (the demo's trainer; Pointcept's trainer is not needed).
+
+One step: build the batch of ``scenes_per_batch`` scenes x two views (``views.pretrain_batch``),
+``model.set_step(step, total)``, forward, backward, AdamW step (linear warm-up, cosine decay),
+``model.update_teacher()``. Per step it logs the loss terms, the schedules and the teacher's
+prototype usage against the Zipf prior (``usage_statistics``): a collapse shows up as an
+effective number of prototypes far below the prior's.
+"""
+
+import json
+import math
+import os
+import time
+
+import torch
+
+from ..models import DOSv1m1
+from ..prototype_usage import usage_statistics
+from .probe import recalibrate_batchnorm
+from .views import IN_CHANNELS, pretrain_batch
+
+# backbone configs by name: (backbone cfg, head_in_channels). Ours runs anywhere; the other
+# two need Pointcept importable (and are slow on CPU).
+BACKBONES = {
+    "DOS-SpUNet-lite": (
+        dict(type="DOS-SpUNet-lite", in_channels=IN_CHANNELS, channels=(32, 64, 128, 256),
+             enc_depths=(1, 1, 1, 1), dec_depths=(1, 1, 1)),
+        32,
+    ),
+    "SpUNet-v1m1": (
+        dict(type="SpUNet-v1m1", in_channels=IN_CHANNELS, num_classes=0, base_channels=32,
+             channels=(32, 64, 128, 256, 256, 128, 96, 96), layers=(2, 3, 4, 6, 2, 2, 2, 2)),
+        96,
+    ),
+    "PT-v3m2": (
+        dict(type="PT-v3m2", in_channels=IN_CHANNELS, order=("z", "z-trans", "hilbert",
+             "hilbert-trans"), stride=(2, 2, 2, 2), enc_depths=(1, 1, 1, 2, 1),
+             enc_channels=(32, 64, 128, 256, 512), enc_num_head=(2, 4, 8, 16, 32),
+             enc_patch_size=(256, 256, 256, 256, 256), mlp_ratio=4, drop_path=0.0,
+             enable_flash=False, traceable=True, enc_mode=True, mask_token=False),
+        128 + 256 + 512,  # up_cast_level 2: the last three encoder widths
+    ),
+}
+
+TRAIN_DEFAULTS = dict(
+    steps=300,
+    lr=2e-3,
+    weight_decay=0.05,
+    warmup_ratio=0.05,
+    grad_clip=3.0,
+    scenes_per_batch=2,
+    grid_size=0.05,
+    max_points=4000,        # points per view
+    precise_bn_scenes=8,    # teacher BatchNorm statistics re-estimated on this many scenes
+)
+
+
+def model_config(backbone="DOS-SpUNet-lite", zipf_alpha=1.3, num_prototypes=256, **overrides):
+    """DOS-v1m1 config of the demo (dict with ``type``): the paper's method at CPU scale.
+
+    Narrow head (hidden 256, embedding 64) and K=256 prototypes keep a step cheap; masking,
+    temperatures, EMA and Sinkhorn follow the method's defaults.
+    """
+    if backbone not in BACKBONES:
+        raise KeyError(f"unknown demo backbone {backbone!r}; choose from {sorted(BACKBONES)}")
+    backbone_cfg, head_in = BACKBONES[backbone]
+    cfg = dict(
+        type="DOS-v1m1",
+        backbone=dict(backbone_cfg),
+        head_in_channels=head_in,
+        head_hidden_channels=256,
+        head_embed_channels=64,
+        num_prototypes=num_prototypes,
+        mask_size=0.4,
+        mask_ratio=0.7,
+        zipf_alpha=zipf_alpha,
+        sinkhorn_iters=3,
+        teacher_temp_start=0.04,
+        teacher_temp_base=0.07,
+        teacher_temp_warmup_ratio=0.05,
+        student_temp=0.1,
+        momentum_base=0.994,
+        momentum_final=1.0,
+        match_radius=0.32,
+    )
+    cfg.update(overrides)
+    return cfg
+
+
+def build_model(cfg, seed=0):
+    """DOSv1m1 from a config dict; weights drawn from ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    kwargs = {k: v for k, v in cfg.items() if k != "type"}
+    return DOSv1m1(mask_seed=seed, **kwargs)
+
+
+def lr_at(step, total, base_lr, warmup_ratio):
+    """Linear warm-up over ``warmup_ratio`` of the steps, then cosine decay to 0."""
+    warmup = max(1, int(total * warmup_ratio))
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, **train):
+    """Pretrain DOS-v1m1 on ``scenes`` (list of dicts with coord / color / normal).
+
+    Args:
+        scenes: training scenes (numpy dicts as ``generate_scene`` returns).
+        out_dir: where ``model_last.pth`` and ``train_log.jsonl`` are written.
+        model_cfg: from :func:`model_config`.
+        seed: model init, masking and batch sampling.
+        progress: show a tqdm bar (ETA).
+        log: callable for log lines.
+        **train: override :data:`TRAIN_DEFAULTS`.
+    Returns:
+        dict(model, history (list of per-step dicts), checkpoint (path), seconds).
+    """
+    from ..features import save_checkpoint
+
+    unknown = set(train) - set(TRAIN_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown training options: {sorted(unknown)}")
+    opt = dict(TRAIN_DEFAULTS, **train)
+    total = int(opt["steps"])
+    os.makedirs(out_dir, exist_ok=True)
+    model = build_model(model_cfg, seed)
+    model.train()
+    params = [p for p in model.student.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    optimizer = torch.optim.AdamW(
+        [dict(params=decay, weight_decay=opt["weight_decay"]), dict(params=no_decay, weight_decay=0.0)],
+        lr=opt["lr"],
+    )
+    history = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"pretrain alpha={model_cfg['zipf_alpha']:g}", unit="step",
+                   dynamic_ncols=True, leave=True)
+    start = time.time()
+    log_path = os.path.join(out_dir, "train_log.jsonl")
+    with open(log_path, "w") as log_file:
+        for step in range(total):
+            batch = pretrain_batch(scenes, opt["grid_size"], seed, step, opt["scenes_per_batch"],
+                                   max_points=opt["max_points"])
+            lr = lr_at(step, total, opt["lr"], opt["warmup_ratio"])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.set_step(step, total)
+            out = model(batch)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, opt["grad_clip"])
+            optimizer.step()
+            model.update_teacher()
+            stats = usage_statistics(model.take_usage(), model.prior)
+            record = dict(
+                step=step,
+                lr=lr,
+                teacher_temp=model.teacher_temp,
+                momentum=model.momentum,
+                points=int(batch["global_offset"][-1]),
+                grad_norm=float(grad_norm),
+                **{k: float(v.detach()) for k, v in out.items()},
+                **stats,
+            )
+            if not math.isfinite(record["loss"]):
+                raise FloatingPointError(f"loss is {record['loss']} at step {step}")
+            history.append(record)
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.3f}",
+                                eff_protos=f"{stats['effective_prototypes']:.0f}")
+    if bar is not None:
+        bar.close()
+    # precise BatchNorm: the teacher's running statistics, an EMA of batch statistics of
+    # crops, are re-estimated on whole training scenes before the checkpoint is written
+    recalibrate_batchnorm(model.teacher["backbone"], scenes[: opt["precise_bn_scenes"]],
+                          opt["grid_size"])
+    seconds = time.time() - start
+    checkpoint = os.path.join(out_dir, "model_last.pth")
+    save_checkpoint(
+        checkpoint, model,
+        cfg=dict(model=model_cfg, grid_size=opt["grid_size"], in_channels=IN_CHANNELS,
+                 train=opt, seed=seed),
+        epoch=0, iter=total,
+    )
+    first, last = history[0], history[-1]
+    log(
+        f"pretrained alpha={model_cfg['zipf_alpha']:g}: {total} steps in {seconds:.0f} s; loss "
+        f"{first['loss']:.3f} -> {last['loss']:.3f}; teacher uses "
+        f"{last['effective_prototypes']:.1f} effective prototypes (prior "
+        f"{last['prior_effective']:.1f}); checkpoint {checkpoint}"
+    )
+    return dict(model=model, history=history, checkpoint=checkpoint, seconds=seconds)
