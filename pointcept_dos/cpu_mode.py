@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import logging
 import sys
@@ -225,7 +226,7 @@ def _cpu_stream():
 def _patch_spconv_cpu_stream():
     """spconv 2.3.8 calls torch.cuda.current_stream() in its CPU backward (spconv issue 366)."""
     try:
-        ops = importlib.import_module("spconv.pytorch.ops")
+        importlib.import_module("spconv.pytorch.ops")
     except ImportError:
         return None
     patched = []
@@ -244,7 +245,6 @@ def _patch_spconv_cpu_stream():
         get_current_stream._pointcept_dos_cpu = True
         module.get_current_stream = get_current_stream
         patched.append(name.rsplit(".", 1)[-1])
-    del ops
     return "spconv get_current_stream() -> 0 without CUDA (spconv issue 366) in " + ",".join(patched)
 
 
