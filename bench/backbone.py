@@ -6,6 +6,10 @@ pretraining batch of the CPU demo. Prints voxels per level, median forward and b
 times over ``--repeats`` runs, and the process's peak RSS.
 
     python bench/backbone.py --threads 2
+
+On a machine shared with other busy processes, set OMP_WAIT_POLICY=PASSIVE: with
+OpenMP's default spin-waiting, every multi-threaded op waits for a descheduled thread,
+and 2-thread runs measured more than 10x slower than with passive waiting.
 """
 
 import argparse
@@ -94,26 +98,33 @@ def main() -> None:
         sizes.append(len(level))
 
     def step():
+        """(wall, process CPU) milliseconds of forward and of backward."""
         model.zero_grad(set_to_none=True)
-        t0 = time.perf_counter()
+        clocks = [(time.perf_counter(), time.process_time())]
         out = model(input_dict)
-        t1 = time.perf_counter()
+        clocks.append((time.perf_counter(), time.process_time()))
         out.square().mean().backward()
-        t2 = time.perf_counter()
-        return (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        clocks.append((time.perf_counter(), time.process_time()))
+        return [
+            [(b - a) * 1e3 for a, b in zip(start, end)] for start, end in zip(clocks, clocks[1:])
+        ]
 
     step()  # warm-up: allocator and thread pool
     times = [step() for _ in range(args.repeats)]
-    fwd = statistics.median(t[0] for t in times)
-    bwd = statistics.median(t[1] for t in times)
+    fwd, bwd = [
+        [statistics.median(t[phase][clock] for t in times) for clock in (0, 1)] for phase in (0, 1)
+    ]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    # Process CPU time is printed beside wall time because on a shared machine other
+    # processes stretch wall time (multi-threaded small ops by far the most).
     print(f"DOS-SpUNet-lite, {len(clouds)} clouds x {args.points} points, grid {args.grid_size} m, "
           f"{args.threads} threads, median of {args.repeats}")
     print(f"{'voxels per level':<18}| {' / '.join(str(s) for s in sizes)}")
-    print(f"{'forward ms':<18}| {fwd:.0f}")
-    print(f"{'backward ms':<18}| {bwd:.0f}")
-    print(f"{'fwd+bwd ms':<18}| {fwd + bwd:.0f}")
+    print(f"{'':<18}| wall ms | CPU ms")
+    for name, (wall, cpu) in (("forward", fwd), ("backward", bwd)):
+        print(f"{name:<18}| {wall:7.0f} | {cpu:6.0f}")
+    print(f"{'fwd+bwd':<18}| {fwd[0] + bwd[0]:7.0f} | {fwd[1] + bwd[1]:6.0f}")
     print(f"{'peak RSS MB':<18}| {peak_mb:.0f}")
 
     if args.profile:
