@@ -1,0 +1,49 @@
+"""Export the backbone of a DOS checkpoint for use outside DOS.
+
+    python tools/export_backbone.py exp/scannet/dos-ptv3/model/model_last.pth \
+        -o dos-ptv3-backbone.pth [--branch student|teacher] [--config exp/scannet/dos-ptv3/config.py]
+
+Writes dict(state_dict=..., backbone_cfg=..., branch=..., source=...): `state_dict` is keyed
+exactly like the backbone module (e.g. PT-v3m2's `embedding.*`, `enc.enc0.block0.*`), so
+`backbone.load_state_dict(ckpt["state_dict"])` works in any codebase that builds the same
+architecture; `backbone_cfg` (when --config is given and Pointcept is importable) is the
+backbone's config dict from the pretraining config. Within Pointcept, load it with
+CheckpointLoader(keywords="module.", replacement="module.backbone.").
+"""
+
+import argparse
+import os
+
+import torch
+
+from pointcept_dos.checkpoints import BRANCHES, backbone_state_dict, load_checkpoint
+
+
+def backbone_config(config_path):
+    from pointcept.utils.config import Config
+
+    return Config.fromfile(config_path).model.backbone.to_dict()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="DOS checkpoint (.pth) written by Pointcept's trainer")
+    parser.add_argument("-o", "--output", required=True, help="where to write the backbone .pth")
+    parser.add_argument("--branch", choices=BRANCHES, default="student",
+                        help="student (what probe configs load, default) or teacher (the EMA)")
+    parser.add_argument("--config", help="the pretraining config, to store the backbone's config")
+    args = parser.parse_args(argv)
+    checkpoint = load_checkpoint(args.checkpoint)
+    state = backbone_state_dict(checkpoint["state_dict"], args.branch)
+    cfg = backbone_config(args.config) if args.config else None
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    torch.save(dict(state_dict=state, backbone_cfg=cfg, branch=args.branch,
+                    source=os.path.basename(args.checkpoint), epoch=checkpoint.get("epoch")),
+               args.output)
+    params = sum(v.numel() for v in state.values())
+    print(f"Exported {args.branch}.backbone: {len(state)} tensors, {params / 1e6:.2f} M values "
+          f"-> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
