@@ -67,7 +67,11 @@ def multiview_transform(
             view_keys=tuple(view_keys),
             global_view_num=2,
             global_view_scale=tuple(view_scale),
-            local_view_num=0,
+            # DOS uses no local views, but Pointcept's MultiViewGenerator (v1.7) reads
+            # view_dict["local_coord"] unconditionally and raises KeyError with 0 local views:
+            # one small local view is generated and dropped (Collect keeps global_* only)
+            local_view_num=1,
+            local_view_scale=(0.1, 0.4),
             global_shared_transform=[dict(t) for t in shared_augmentation],
             global_transform=[dict(t) for t in view_augmentation],
             max_size=max_size,

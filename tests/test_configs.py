@@ -193,6 +193,8 @@ def test_outdoor_multiview_transform():
     views = next(t for t in transform if t["type"] == "MultiViewGenerator")
     assert views["view_keys"] == ("coord", "origin_coord", "strength")
     assert views["global_shared_transform"] == []
+    # Pointcept v1.7's MultiViewGenerator fails with 0 local views (KeyError 'local_coord')
+    assert views["local_view_num"] >= 1 and views["global_view_num"] == 2
     assert _PRESETS.outdoor_multiview_transform()[0]["type"] == "GridSample"
     with pytest.raises(ValueError):
         _PRESETS.outdoor_multiview_transform(point_cloud_range=(1, 2, 3))
