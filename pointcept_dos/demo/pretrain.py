@@ -103,7 +103,7 @@ def lr_at(step, total, base_lr, warmup_ratio):
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, **train):
+def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, position=0, **train):
     """Pretrain DOS-v1m1 on ``scenes`` (list of dicts with coord / color / normal).
 
     Args:
@@ -111,7 +111,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, **tra
         out_dir: where ``model_last.pth`` and ``train_log.jsonl`` are written.
         model_cfg: from :func:`model_config`.
         seed: model init, masking and batch sampling.
-        progress: show a tqdm bar (ETA).
+        progress: show a tqdm bar (ETA); ``position`` is its line (parallel runs).
         log: callable for log lines.
         **train: override :data:`TRAIN_DEFAULTS`.
     Returns:
@@ -140,7 +140,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, **tra
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"pretrain alpha={model_cfg['zipf_alpha']:g}", unit="step",
-                   dynamic_ncols=True, leave=True)
+                   dynamic_ncols=True, leave=True, position=position)
     start = time.time()
     log_path = os.path.join(out_dir, "train_log.jsonl")
     with open(log_path, "w") as log_file:

@@ -1,0 +1,132 @@
+"""CPU demo: views pipeline, probe metrics, and `pointcept-dos demo --quick` end to end."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pointcept_dos.data import generate_scene
+from pointcept_dos.demo.probe import confusion_matrix, frequency_groups, group_iou, iou_from_confusion
+from pointcept_dos.demo.views import (
+    IN_CHANNELS,
+    collate_views,
+    grid_sample,
+    make_views,
+    pretrain_batch,
+)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return [generate_scene(s) for s in (1, 2, 3)]
+
+
+# ----- views ---------------------------------------------------------------------------------
+def test_grid_sample_one_point_per_voxel():
+    rng = np.random.default_rng(0)
+    coord = rng.uniform(0, 1, (5000, 3)).astype(np.float32)
+    for sampler in (None, np.random.default_rng(1)):
+        keep, inverse = grid_sample(coord, 0.1, sampler)
+        cells = np.floor((coord - coord.min(0)) / 0.1).astype(int)
+        assert len(np.unique(cells[keep], axis=0)) == len(keep) == len(np.unique(cells, axis=0))
+        # every point maps to the kept point of its own voxel
+        np.testing.assert_array_equal(cells[keep][inverse], cells)
+
+
+def test_views_shapes_offsets_and_origin(scenes):
+    rng = np.random.default_rng(0)
+    views = make_views(scenes[0], 0.05, rng, max_points=1500)
+    assert len(views) == 2
+    for v in views:
+        n = len(v["coord"])
+        assert 0 < n <= 1500
+        assert v["feat"].shape == (n, IN_CHANNELS) and v["feat"].dtype == np.float32
+        assert v["origin_coord"].shape == (n, 3)
+        assert np.all(v["feat"][:, 3:6] >= -1) and np.all(v["feat"][:, 3:6] <= 1)
+        # origin_coord are scene points (before augmentation), one per 5 cm voxel
+        cells = np.floor(v["origin_coord"] / 0.05).astype(int)
+        assert len(np.unique(cells, axis=0)) >= 0.5 * n
+        # augmentation is rigid up to scale and jitter: pairwise distances scale uniformly
+        d_aug = np.linalg.norm(v["coord"][1:50] - v["coord"][0], axis=1)
+        d_ori = np.linalg.norm(v["origin_coord"][1:50] - v["origin_coord"][0], axis=1)
+        ratio = d_aug[d_ori > 0.5] / d_ori[d_ori > 0.5]
+        assert np.all((ratio > 0.85) & (ratio < 1.15))
+    # the two views overlap in the scene frame
+    a = {tuple(c) for c in np.round(views[0]["origin_coord"], 4).tolist()}
+    b = {tuple(c) for c in np.round(views[1]["origin_coord"], 4).tolist()}
+    assert len(a & b) > 0
+
+
+def test_collate_offsets_and_determinism(scenes):
+    batch = pretrain_batch(scenes, 0.05, seed=3, step=7, scenes_per_batch=2, max_points=1000)
+    assert set(batch) == {"global_coord", "global_origin_coord", "global_feat", "global_offset",
+                          "grid_size"}
+    offset = batch["global_offset"]
+    assert offset.dtype == torch.long and len(offset) == 4
+    assert int(offset[-1]) == len(batch["global_coord"]) == len(batch["global_feat"])
+    assert torch.all(torch.diff(offset, prepend=offset.new_zeros(1)) > 0)
+    again = pretrain_batch(scenes, 0.05, seed=3, step=7, scenes_per_batch=2, max_points=1000)
+    for k in ("global_coord", "global_origin_coord", "global_feat", "global_offset"):
+        assert torch.equal(batch[k], again[k])
+    other = pretrain_batch(scenes, 0.05, seed=3, step=8, scenes_per_batch=2, max_points=1000)
+    assert not torch.equal(batch["global_coord"][:100], other["global_coord"][:100])
+    # cumulative offsets in scene0-view0, scene0-view1, ... order
+    views = [make_views(s, 0.05, np.random.default_rng(0), max_points=300) for s in scenes[:2]]
+    collated = collate_views(views, 0.05)
+    sizes = [len(v["coord"]) for pair in views for v in pair]
+    assert collated["global_offset"].tolist() == np.cumsum(sizes).tolist()
+    assert torch.equal(collated["global_coord"][: sizes[0]], torch.from_numpy(views[0][0]["coord"]))
+    with pytest.raises(ValueError):
+        collate_views([], 0.05)
+
+
+# ----- probe metrics ----------------------------------------------------------------------------
+def test_miou_against_hand_computed_confusion():
+    # 3 classes; ground truth rows, predictions columns
+    target = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, -1, -1])
+    pred = np.array([0, 0, 0, 1, 1, 1, 0, 2, 1, 2, 0])
+    conf = confusion_matrix(pred, target, num_classes=3)
+    expected = np.array([[3, 1, 0], [1, 2, 0], [0, 1, 1]])
+    np.testing.assert_array_equal(conf, expected)
+    iou, miou = iou_from_confusion(conf)
+    # class 0: TP 3, FP 1, FN 1 -> 3/5; class 1: TP 2, FP 2, FN 1 -> 2/5; class 2: 1 / (1+0+1)
+    np.testing.assert_allclose(iou, [3 / 5, 2 / 5, 1 / 2])
+    assert miou == pytest.approx((3 / 5 + 2 / 5 + 1 / 2) / 3)
+
+
+def test_absent_class_not_evaluated_and_groups():
+    conf = np.array([[5, 0, 1], [0, 0, 0], [0, 2, 2]])  # class 1 never in ground truth
+    iou, miou = iou_from_confusion(conf)
+    assert np.isnan(iou[1])
+    assert miou == pytest.approx((5 / 6 + 2 / 5) / 2)
+    groups = frequency_groups([10, 0, 500, 3, 70, 1000, 2])
+    assert groups == dict(head=[5, 2], common=[4, 0], tail=[3, 6])
+    g = group_iou(np.array([0.1, np.nan, 0.5, 0.2, np.nan, 0.9, np.nan]), groups)
+    assert g["head"] == pytest.approx(0.7) and g["common"] == pytest.approx(0.1)
+    assert g["tail"] == pytest.approx(0.2)
+
+
+# ----- end to end ---------------------------------------------------------------------------------
+def test_demo_quick_end_to_end(tmp_path):
+    from pointcept_dos.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--threads", "2"]) == 0
+    report = out / "report"
+    for name in ("report.md", "prototype_usage.png", "training_curves.png",
+                 "scene_prototypes.ply", "metrics.json"):
+        assert (report / name).is_file() and (report / name).stat().st_size > 0, name
+    text = (report / "report.md").read_text()
+    for method in ("random init", "DOS alpha=1.3", "DOS alpha=0"):
+        assert method in text
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert set(metrics["results"]) == {"random init", "DOS alpha=1.3", "DOS alpha=0"}
+    for r in metrics["results"].values():
+        assert 0.0 <= r["miou"] <= 1.0
+    with open(report / "scene_prototypes.ply") as f:
+        header = [next(f) for _ in range(10)]
+    assert header[0] == "ply\n" and header[-1] == "end_header\n"
+    assert os.path.isfile(out / "data" / "scannet" / "train" / "scene0000_00" / "coord.npy")
+    assert os.path.isfile(out / "dos_alpha1.3" / "model_last.pth")
