@@ -129,8 +129,8 @@ def test_forward_backward_on_pointcept_pipeline(config, small, prefix, scannet_r
 
 def pretrain_options(root, epochs):
     return [
-        f"data.train.data_root={root}", f"epoch={epochs}", "batch_size=2", "num_worker=0",
-        "seed=0", "enable_amp=False", "param_dicts=None", "scheduler.max_lr=0.002",
+        f"data.train.data_root={root}", f"epoch={epochs}", f"eval_epoch={epochs}", "batch_size=2", "num_worker=0",
+        "seed=0", "enable_amp=False",
         f"model.head_in_channels={sum(SMALL_PTV3['enc_channels'][-3:])}",
         "hooks.2.log_interval=1", "hooks.6.save_freq=1",
         *SMALL_HEAD, *backbone_options("model.backbone", SMALL_PTV3),
@@ -158,7 +158,7 @@ def test_pretrain_then_stock_linear_probe_loads_the_student(scannet_root, exp_na
         log = run_train(["-c", "configs/dos/scannet-lin.py", "-n", probe, "-w", str(checkpoint), "--",
                          *(f"data.{s}.data_root={scannet_root}" for s in ("train", "val", "test")),
                          "epoch=1", "eval_epoch=1", "batch_size=1", "num_worker=0", "mix_prob=0",
-                         "evaluate=False", "enable_amp=False",
+                         "enable_amp=False",
                          f"model.backbone_out_channels={sum(SMALL_PTV3['enc_channels'])}",
                          *backbone_options("model.backbone", SMALL_PTV3)])
     finally:
