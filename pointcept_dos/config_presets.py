@@ -131,12 +131,13 @@ def outdoor_multiview_transform(
     return transform
 
 
-# PT-v3m2 for LiDAR: Sonata's base encoder (the ScanNet config's) on coord + strength. One
-# definition for the outdoor pretrain, probe and fine-tune configs, so that a DOS checkpoint's
-# `student.backbone` loads into every probe with only the head (and decoder) new.
-LIDAR_PTV3M2 = dict(
+# PT-v3m2: Sonata's base encoder (5 stages, depths 3-3-3-12-3, channels 48-512), the one every
+# PTv3 config of configs/dos builds; only in_channels depends on the data. One definition for the
+# pretrain, probe and fine-tune configs, so that a DOS checkpoint's `student.backbone` loads into
+# every probe with only the head (and decoder) new.
+PTV3M2 = dict(
     type="PT-v3m2",
-    in_channels=4,  # coord + strength
+    in_channels=None,  # set by ptv3m2(): 9 indoor (coord + color + normal), 4 LiDAR
     order=("z", "z-trans", "hilbert", "hilbert-trans"),
     stride=(2, 2, 2, 2),
     enc_depths=(3, 3, 3, 12, 3),
@@ -156,10 +157,12 @@ LIDAR_PTV3M2 = dict(
     upcast_attention=False,
     upcast_softmax=False,
     traceable=False,
-    mask_token=False,
+    mask_token=False,  # DOS removes masked points; there is no mask token
     enc_mode=True,
     freeze_encoder=False,
 )
+# PT-v3m2 for LiDAR: coord + strength
+LIDAR_PTV3M2 = dict(PTV3M2, in_channels=4)
 # the decoder of Sonata's decoder-probe / fine-tune configs (new weights, 64 output channels)
 PTV3M2_DECODER = dict(
     dec_depths=(2, 2, 2, 2),
@@ -167,23 +170,104 @@ PTV3M2_DECODER = dict(
     dec_num_head=(4, 6, 12, 24),
     dec_patch_size=(1024, 1024, 1024, 1024),
 )
-LIDAR_PTV3M2_STAGES = ("pretrain", "lin", "dec", "ft")
+PTV3M2_STAGES = ("pretrain", "lin", "dec", "ft")
+LIDAR_PTV3M2_STAGES = PTV3M2_STAGES
 
 
-def lidar_ptv3m2(stage):
-    """PT-v3m2 backbone dict for one stage of the outdoor configs.
+def ptv3m2(stage, in_channels):
+    """PT-v3m2 backbone dict for one stage of the configs.
 
     stage: "pretrain" (encoder only, traceable for DOS's up-cast), "lin" (encoder only; the
     segmentor freezes it), "dec" (frozen encoder + new decoder), "ft" (encoder + new decoder,
     all trained). The encoder parameters are the same in every stage.
+    in_channels: width of the input features (None leaves it to a child config).
     Output widths: encoder only, every level up-cast: 1232 (48+96+192+384+512); decoder: 64.
     """
-    if stage not in LIDAR_PTV3M2_STAGES:
-        raise ValueError(f"stage must be one of {LIDAR_PTV3M2_STAGES}, got {stage!r}")
-    backbone = dict(LIDAR_PTV3M2)
+    if stage not in PTV3M2_STAGES:
+        raise ValueError(f"stage must be one of {PTV3M2_STAGES}, got {stage!r}")
+    backbone = dict(PTV3M2, in_channels=in_channels)
     if stage == "pretrain":
-        backbone.update(traceable=True)
+        backbone.update(traceable=True)  # keeps the pooling chain DOS up-casts
         backbone.pop("freeze_encoder")
     elif stage in ("dec", "ft"):
         backbone.update(PTV3M2_DECODER, enc_mode=False, freeze_encoder=stage == "dec")
     return backbone
+
+
+def lidar_ptv3m2(stage):
+    """`ptv3m2(stage)` for the outdoor configs: coord + strength, 4 input channels."""
+    return ptv3m2(stage, in_channels=LIDAR_PTV3M2["in_channels"])
+
+
+def lidar_linear_probe(num_classes):
+    """Sonata's linear-probe model for a LiDAR benchmark: DefaultSegmentorV2 over the frozen
+    PT-v3m2 encoder of the outdoor pretrain configs in enc_mode (every level up-cast: 1232
+    channels) and one linear layer; cross-entropy + Lovasz as Pointcept's outdoor configs.
+    The dec / ft configs replace the backbone with `lidar_ptv3m2("dec" / "ft")`."""
+    return dict(
+        type="DefaultSegmentorV2",
+        num_classes=num_classes,
+        backbone_out_channels=1232,  # 48 + 96 + 192 + 384 + 512
+        backbone=lidar_ptv3m2("lin"),
+        criteria=[
+            dict(type="CrossEntropyLoss", loss_weight=1.0, ignore_index=-1),
+            dict(type="LovaszLoss", mode="multiclass", loss_weight=1.0, ignore_index=-1),
+        ],
+        freeze_backbone=True,
+    )
+
+
+# ----- SparseUNet ------------------------------------------------------------------------------
+
+
+def spunet_pretrain_model(in_channels):
+    """`model` of a DOS pretrain config with the backbone swapped for SpUNet-v1m1 (merged into
+    the PTv3 one: the backbone and the teacher's PTv3 overrides are replaced). SpUNet answers
+    at the input voxels with [N, 96] features (no classifier); DOS pools them 4x for the loss,
+    the loss resolution of the PTv3 configs. in_channels as the SpUNet config that fine-tunes
+    it (Pointcept's: ScanNet 6, ScanNet200 9, LiDAR 4)."""
+    return dict(
+        backbone=dict(
+            _delete_=True,
+            type="SpUNet-v1m1",
+            in_channels=in_channels,
+            num_classes=0,  # no classifier: the backbone returns [N, 96] features
+            channels=(32, 64, 128, 256, 256, 128, 96, 96),
+            layers=(2, 3, 4, 6, 2, 2, 2, 2),
+        ),
+        teacher_custom=dict(_delete_=True),
+        head_in_channels=96,
+        loss_pool_stride=4,
+    )
+
+
+# ----- hooks -----------------------------------------------------------------------------------
+
+
+def pretrain_hooks(base_wd, final_wd, save_freq):
+    """Hooks of a DOS pretrain config: Pointcept's runtime hooks without evaluation, plus DOS's
+    ZipfSinkhornHook (logs prototype usage) and the cosine weight decay base_wd -> final_wd;
+    a checkpoint every `save_freq` trainer epochs (and model_last)."""
+    return [
+        dict(type="CheckpointLoader"),
+        dict(type="ModelHook"),
+        dict(type="ZipfSinkhornHook", log_interval=50),
+        dict(type="WeightDecaySchedular", base_value=base_wd, final_value=final_wd),
+        dict(type="IterationTimer", warmup_iter=2),
+        dict(type="InformationWriter"),
+        dict(type="CheckpointSaver", save_freq=save_freq),
+    ]
+
+
+def finetune_hooks():
+    """Hooks of a probe / fine-tune config that starts from a DOS checkpoint: Pointcept's
+    semantic-segmentation hooks, with the CheckpointLoader mapping DOS's `student.backbone`
+    (where DOS keeps the student, as Sonata) onto the segmentor's `backbone`."""
+    return [
+        dict(type="CheckpointLoader", keywords="module.student.backbone", replacement="module.backbone"),
+        dict(type="IterationTimer", warmup_iter=2),
+        dict(type="InformationWriter"),
+        dict(type="SemSegEvaluator"),
+        dict(type="CheckpointSaver", save_freq=None),
+        dict(type="PreciseEvaluator", test_last=False),
+    ]

@@ -19,6 +19,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs" / "dos"
 ALL_CONFIGS = sorted(CONFIG_DIR.glob("*.py"))
+BASE_CONFIGS = sorted((CONFIG_DIR / "_base_").glob("*.py"))  # inherited, not run on their own
 PRETRAIN_CONFIGS = [p for p in ALL_CONFIGS if "pretrain" in p.name]
 OUTDOOR_PREFIXES = ("nuscenes", "waymo", "semantickitti", "outdoor")
 POINTCEPT_BASE = "<pointcept>/"
@@ -96,7 +97,7 @@ def test_there_are_configs_for_every_benchmark():
     assert {"indoor-multidataset-pretrain.py", "outdoor-multidataset-pretrain.py"} <= names
 
 
-@pytest.mark.parametrize("path", ALL_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ALL_CONFIGS + BASE_CONFIGS, ids=lambda p: p.parent.name + "/" + p.name)
 def test_config_is_valid_python_without_machine_paths(path):
     text = path.read_text()
     ast.parse(text, filename=str(path))
@@ -173,6 +174,14 @@ def test_outdoor_backbone_is_the_same_in_pretrain_and_probes():
             assert loader == dict(type="CheckpointLoader", keywords="module.student.backbone",
                                   replacement="module.backbone")
             assert bases and bases[0].startswith(("nuscenes/", "waymo/", "semantic_kitti/"))
+
+
+def test_spunet_fine_tuning_loads_the_student_backbone():
+    for bench in BENCHMARKS:
+        cfg, bases = load_config(CONFIG_DIR / f"{bench}-ft-spunet.py")
+        assert cfg["hooks"][0] == dict(type="CheckpointLoader", keywords="module.student.backbone",
+                                       replacement="module.backbone"), bench
+        assert bases and "semseg-spunet-v1m1" in bases[0], bench
 
 
 def test_lidar_ptv3m2_stages_share_the_encoder():

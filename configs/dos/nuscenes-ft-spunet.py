@@ -8,14 +8,8 @@ strength, as nuscenes-pretrain-spunet.py); the classifier (`backbone.final`) is 
 """
 
 from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.config_presets import finetune_hooks as __finetune_hooks
 
 _base_ = [__pointcept_config("nuscenes/semseg-spunet-v1m1-0-base.py")]
 
-hooks = [
-    dict(type="CheckpointLoader", keywords="module.student.backbone", replacement="module.backbone"),
-    dict(type="IterationTimer", warmup_iter=2),
-    dict(type="InformationWriter"),
-    dict(type="SemSegEvaluator"),
-    dict(type="CheckpointSaver", save_freq=None),
-    dict(type="PreciseEvaluator", test_last=False),
-]
+hooks = __finetune_hooks()  # CheckpointLoader: student.backbone -> backbone

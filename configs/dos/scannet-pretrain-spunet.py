@@ -7,29 +7,14 @@ are colour + normal (6 channels), as Pointcept's SpUNet fine-tune config expects
 """
 
 from pointcept_dos.config_presets import multiview_transform as __multiview_transform
+from pointcept_dos.config_presets import spunet_pretrain_model as __spunet_pretrain_model
 
 _base_ = ["scannet-pretrain.py"]
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type="SpUNet-v1m1",
-        in_channels=6,
-        num_classes=0,  # no classifier: the backbone returns [N, 96] features
-        channels=(32, 64, 128, 256, 256, 128, 96, 96),
-        layers=(2, 3, 4, 6, 2, 2, 2, 2),
-    ),
-    teacher_custom=dict(_delete_=True),
-    head_in_channels=96,
-    loss_pool_stride=4,
-)
+model = __spunet_pretrain_model(in_channels=6)  # colour + normal
 
 data = dict(train=dict(transform=__multiview_transform(grid_size=0.02, feat_keys=("color", "normal"))))
 
-# SpUNet has no PTv3 encoder blocks: one learning rate for everything
+# SpUNet has no PTv3 encoder blocks: one learning rate for everything (the base's AdamW)
 param_dicts = None
-optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.04)
-scheduler = dict(
-    type="OneCycleLR", max_lr=0.002, pct_start=0.05, anneal_strategy="cos",
-    div_factor=10.0, final_div_factor=1000.0,
-)
+scheduler = dict(max_lr=0.002)

@@ -1,0 +1,78 @@
+"""Base of the DOS pretrain configs (not run on its own): DOS-v1m1 over PT-v3m2 (Sonata's
+base encoder), the paper's DOS settings, AdamW with layer-wise learning-rate decay over the 24
+encoder blocks, cosine weight decay 0.04 -> 0.2, and the pretraining hooks.
+
+A dataset config (scannet-pretrain.py, nuscenes-pretrain.py) inherits it and sets what depends
+on the data: batch size and workers, `model.backbone.in_channels`, `model.mask_size`,
+`model.match_radius`, the epochs and `data`.
+"""
+
+from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.config_presets import ptv3m2 as __ptv3m2
+from pointcept_dos.config_presets import pretrain_hooks as __pretrain_hooks
+
+_base_ = [__pointcept_config("_base_/default_runtime.py")]
+
+# misc custom setting
+mix_prob = 0
+clip_grad = 3.0
+empty_cache = False
+enable_amp = True
+amp_dtype = "bfloat16"
+evaluate = False
+find_unused_parameters = False
+enable_wandb = False
+
+# model settings
+model = dict(
+    type="DOS-v1m1",
+    # PT-v3m2 base encoder, traceable; in_channels: set by the dataset config
+    backbone=__ptv3m2("pretrain", in_channels=None),
+    teacher_custom=dict(attn_drop=0.0, proj_drop=0.0, drop_path=0.0),
+    head_in_channels=1088,  # 512 + 384 + 192: the encoder up-cast two levels
+    head_hidden_channels=2048,
+    head_embed_channels=256,
+    num_prototypes=1024,
+    mask_size=None,  # metres, set by the dataset config: 0.4 indoor, 1.0 outdoor
+    mask_ratio=0.7,  # segmentation setting (detection: 0.6)
+    zipf_alpha=1.3,
+    sinkhorn_iters=3,
+    sinkhorn_scope="batch",
+    teacher_temp_start=0.04,
+    teacher_temp_base=0.07,
+    teacher_temp_warmup_ratio=0.05,
+    student_temp=0.1,
+    momentum_base=0.994,
+    momentum_final=1.0,
+    same_view_weight=0.5,
+    cross_view_weight=0.5,
+    match_radius=None,  # metres, set by the dataset config: 4 loss-resolution voxels
+    up_cast_level=2,
+    loss_pool_stride=4,
+)
+
+# scheduler settings
+base_lr = 0.002
+lr_decay = 0.9  # layer-wise decay over the encoder blocks, deepest block at base_lr
+base_wd = 0.04
+final_wd = 0.2
+
+_depths = model["backbone"]["enc_depths"]
+param_dicts = [
+    dict(keyword=f"enc{e}.block{b}.", lr=base_lr * lr_decay ** (sum(_depths) - sum(_depths[:e]) - b - 1))
+    for e in range(len(_depths))
+    for b in range(_depths[e])
+]
+del _depths
+
+optimizer = dict(type="AdamW", lr=base_lr, weight_decay=base_wd)
+scheduler = dict(
+    type="OneCycleLR",
+    max_lr=[base_lr] + [g["lr"] for g in param_dicts],
+    pct_start=0.05,
+    anneal_strategy="cos",
+    div_factor=10.0,
+    final_div_factor=1000.0,
+)
+
+hooks = __pretrain_hooks(base_wd=base_wd, final_wd=final_wd, save_freq=10)
