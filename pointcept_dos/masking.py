@@ -12,6 +12,10 @@ from .segments import offset_to_batch
 from .validation import check_matrix, check_offset, check_real
 
 
+_CELL_BITS = 16  # per axis: 65536 patches of 0.4 m span 26 km, far beyond any scene
+_SCENE_BITS = 63 - 3 * _CELL_BITS
+
+
 def patch_ids(coord, offset, patch_size):
     """[N, 3] coordinates (metres) -> ([N] patch id, [P] scene of each patch).
 
@@ -23,9 +27,18 @@ def patch_ids(coord, offset, patch_size):
         0, batch[:, None].expand(-1, 3), coord, reduce="amin", include_self=True
     )
     cell = torch.div(coord - scene_min[batch], patch_size, rounding_mode="floor").long()
-    keys = torch.cat([batch[:, None], cell], dim=1)
-    unique, inverse = torch.unique(keys, dim=0, return_inverse=True)
-    return inverse, unique[:, 0]
+    if int(cell.max()) >= 1 << _CELL_BITS or num_scenes >= 1 << _SCENE_BITS:
+        raise ValueError(
+            f"patch_size={patch_size} m cuts a scene into more than {1 << _CELL_BITS} patches "
+            f"per axis (or the batch has over {1 << _SCENE_BITS} scenes): is coord in metres?"
+        )
+    # one int64 key per point, scene in the high bits, so a 1-D unique sorts by scene; a
+    # unique over [N, 4] rows costs several times more
+    keys = batch << (3 * _CELL_BITS)
+    for axis in range(3):
+        keys = keys | (cell[:, axis] << (axis * _CELL_BITS))
+    unique, inverse = torch.unique(keys, return_inverse=True)
+    return inverse, unique >> (3 * _CELL_BITS)
 
 
 def patch_visibility(coord, offset, patch_size, mask_ratio, generator=None):

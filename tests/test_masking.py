@@ -77,3 +77,9 @@ def test_rejects_bad_arguments(kwargs, word):
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=word):
         patch_visibility(**args)
+
+
+def test_coordinates_not_in_metres_are_named():
+    coord = torch.rand(10, 3) * 1e5  # millimetres, say
+    with pytest.raises(ValueError, match="metres"):
+        patch_visibility(coord, torch.tensor([10]), 0.4, 0.7)
