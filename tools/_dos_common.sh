@@ -55,3 +55,77 @@ dos_from_caller() {
     *) if [ -e "${CALLER_DIR}/$1" ]; then echo "${CALLER_DIR}/$1"; else echo "$1"; fi ;;
   esac
 }
+
+# Defaults of the flags both scripts take (Pointcept's); each script sets WEIGHT (and RESUME).
+PYTHON=python
+DATASET=scannet
+CONFIG="None"
+EXP_NAME=debug
+NUM_GPU=None
+NUM_MACHINE=1
+DIST_URL="auto"
+
+# Parses Pointcept's flags: dos_parse_flags OPTSTRING "$@" sets PYTHON (-p), DATASET (-d),
+# CONFIG (-c), EXP_NAME (-n), WEIGHT (-w), RESUME (-r), NUM_GPU (-g), NUM_MACHINE (-m), for the
+# letters in OPTSTRING; DOS_SHIFT is how many arguments they took, a "--" after them included:
+# the caller runs `shift "$DOS_SHIFT"` and passes the rest on as --options.
+dos_parse_flags() {
+  _optstring=$1
+  shift
+  OPTIND=1
+  while getopts "$_optstring" opt; do
+    case $opt in
+      p) PYTHON=$OPTARG ;;
+      d) DATASET=$OPTARG ;;
+      c) CONFIG=$OPTARG ;;
+      n) EXP_NAME=$OPTARG ;;
+      w) WEIGHT=$OPTARG ;;
+      r) RESUME=$OPTARG ;;
+      g) NUM_GPU=$OPTARG ;;
+      m) NUM_MACHINE=$OPTARG ;;
+      \?) echo "Invalid option: -$OPTARG" >&2; exit 2 ;;
+    esac
+  done
+  DOS_SHIFT=$((OPTIND - 1))
+  shift "$DOS_SHIFT"
+  if [ "$1" = "--" ]; then
+    DOS_SHIFT=$((DOS_SHIFT + 1))
+  fi
+}
+
+# Prints the run's settings (as Pointcept's scripts do) and sets DIST_URL for a SLURM job.
+dos_print_settings() {
+  echo "Experiment name: $EXP_NAME"
+  echo "Python interpreter dir: $PYTHON"
+  echo "Dataset: $DATASET"
+  echo "Config: $CONFIG"
+  echo "GPU Num: $NUM_GPU"
+  echo "Machine Num: $NUM_MACHINE"
+  echo "Pointcept: $POINTCEPT_ROOT"
+
+  if [ -n "$SLURM_NODELIST" ]; then
+    MASTER_HOSTNAME=$(scontrol show hostname "$SLURM_NODELIST" | head -n 1)
+    MASTER_ADDR=$(getent hosts "$MASTER_HOSTNAME" | awk '{ print $1 }')
+    MASTER_PORT=$((10000 + 0x$(echo -n "${DATASET}/${EXP_NAME}" | md5sum | cut -c 1-4 | awk '{print $1}') % 20000))
+    DIST_URL=tcp://$MASTER_ADDR:$MASTER_PORT
+  fi
+  echo "Dist URL: $DIST_URL"
+}
+
+# Replaces the shell with a Pointcept entry point: dos_launch ENTRY [--options values...].
+# Passes CONFIG_PATH, NUM_GPU, NUM_MACHINE, the SLURM node rank, DIST_URL and
+# save_path=EXP_DIR; DOS_PYTHON_FLAGS (e.g. -u) go to the interpreter.
+dos_launch() {
+  _entry=$1
+  shift
+  echo " =========> RUN TASK <========="
+  ulimit -n 65536 2>/dev/null || true
+  # shellcheck disable=SC2086  # DOS_PYTHON_FLAGS: zero or more words
+  exec "$PYTHON" ${DOS_PYTHON_FLAGS} "$_entry" \
+    --config-file "$CONFIG_PATH" \
+    --num-gpus "$NUM_GPU" \
+    --num-machines "$NUM_MACHINE" \
+    --machine-rank ${SLURM_NODEID:-0} \
+    --dist-url ${DIST_URL} \
+    --options save_path="$EXP_DIR" "$@"
+}

@@ -53,3 +53,26 @@ def bootstrap(argv=None):
     if cpu_mode is not None and not hasattr(pointcept_dos, "cpu_mode"):
         pointcept_dos.cpu_mode = cpu_mode
     return cpu_mode
+
+
+def launch_from_command_line(main_worker, cpu_mode):
+    """Pointcept's main() of tools/train.py and tools/test.py: parse its arguments and config,
+    then launch `main_worker(cfg)` on --num-gpus processes per machine. `--num-gpus 0` (CPU
+    mode, `cpu_mode` from bootstrap()) adapts the config to the CPU and runs one process."""
+    from pointcept.engines.defaults import default_argument_parser, default_config_parser
+    from pointcept.engines.launch import launch
+
+    args = default_argument_parser().parse_args()
+    cfg = default_config_parser(args.config_file, args.options)
+    num_gpus = args.num_gpus
+    if num_gpus == 0:
+        cpu_mode.cpu_config(cfg)
+        num_gpus = 1  # one process; launch() then runs main_worker in-process, no DDP
+    launch(
+        main_worker,
+        num_gpus_per_machine=num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        cfg=(cfg,),
+    )

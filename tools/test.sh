@@ -12,48 +12,16 @@ cd "$(dirname "$(dirname "$0")")" || exit 1
 ROOT_DIR=$(pwd)
 . "${ROOT_DIR}/tools/_dos_common.sh"
 
-PYTHON=python
 TEST_CODE=test.py
-DATASET=scannet
-CONFIG="None"
-EXP_NAME=debug
 WEIGHT=model_best
-NUM_GPU=None
-NUM_MACHINE=1
-DIST_URL="auto"
 
-while getopts "p:d:c:n:w:g:m:" opt; do
-  case $opt in
-    p) PYTHON=$OPTARG ;;
-    d) DATASET=$OPTARG ;;
-    c) CONFIG=$OPTARG ;;
-    n) EXP_NAME=$OPTARG ;;
-    w) WEIGHT=$OPTARG ;;
-    g) NUM_GPU=$OPTARG ;;
-    m) NUM_MACHINE=$OPTARG ;;
-    \?) echo "Invalid option: -$OPTARG" >&2; exit 2 ;;
-  esac
-done
-shift $((OPTIND - 1))
-[ "$1" = "--" ] && shift
+dos_parse_flags "p:d:c:n:w:g:m:" "$@"
+shift "$DOS_SHIFT"
 
 dos_find_pointcept
 dos_resolve_gpus
 
-echo "Experiment name: $EXP_NAME"
-echo "Python interpreter dir: $PYTHON"
-echo "Dataset: $DATASET"
-echo "GPU Num: $NUM_GPU"
-echo "Machine Num: $NUM_MACHINE"
-echo "Pointcept: $POINTCEPT_ROOT"
-
-if [ -n "$SLURM_NODELIST" ]; then
-  MASTER_HOSTNAME=$(scontrol show hostname "$SLURM_NODELIST" | head -n 1)
-  MASTER_ADDR=$(getent hosts "$MASTER_HOSTNAME" | awk '{ print $1 }')
-  MASTER_PORT=$((10000 + 0x$(echo -n "${DATASET}/${EXP_NAME}" | md5sum | cut -c 1-4 | awk '{print $1}') % 20000))
-  DIST_URL=tcp://$MASTER_ADDR:$MASTER_PORT
-fi
-echo "Dist URL: $DIST_URL"
+dos_print_settings
 
 EXP_DIR=exp/${DATASET}/${EXP_NAME}
 MODEL_DIR=${EXP_DIR}/model
@@ -77,12 +45,5 @@ echo "Loading config in: $CONFIG_PATH"
 export PYTHONPATH="${POINTCEPT_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
 echo "Running code in: $POINTCEPT_ROOT"
 
-echo " =========> RUN TASK <========="
-ulimit -n 65536 2>/dev/null || true
-exec "$PYTHON" -u tools/$TEST_CODE \
-  --config-file "$CONFIG_PATH" \
-  --num-gpus "$NUM_GPU" \
-  --num-machines "$NUM_MACHINE" \
-  --machine-rank ${SLURM_NODEID:-0} \
-  --dist-url ${DIST_URL} \
-  --options save_path="$EXP_DIR" weight="$WEIGHT_PATH" "$@"
+DOS_PYTHON_FLAGS=-u
+dos_launch tools/$TEST_CODE weight="$WEIGHT_PATH" "$@"

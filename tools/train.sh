@@ -12,52 +12,18 @@ cd "$(dirname "$(dirname "$0")")" || exit 1
 ROOT_DIR=$(pwd)
 . "${ROOT_DIR}/tools/_dos_common.sh"
 
-PYTHON=python
 TRAIN_CODE=train.py
-DATASET=scannet
-CONFIG="None"
-EXP_NAME=debug
 WEIGHT="None"
 RESUME=false
-NUM_GPU=None
-NUM_MACHINE=1
-DIST_URL="auto"
 
-while getopts "p:d:c:n:w:g:m:r:" opt; do
-  case $opt in
-    p) PYTHON=$OPTARG ;;
-    d) DATASET=$OPTARG ;;
-    c) CONFIG=$OPTARG ;;
-    n) EXP_NAME=$OPTARG ;;
-    w) WEIGHT=$OPTARG ;;
-    r) RESUME=$OPTARG ;;
-    g) NUM_GPU=$OPTARG ;;
-    m) NUM_MACHINE=$OPTARG ;;
-    \?) echo "Invalid option: -$OPTARG" >&2; exit 2 ;;
-  esac
-done
-shift $((OPTIND - 1))
-[ "$1" = "--" ] && shift
+dos_parse_flags "p:d:c:n:w:g:m:r:" "$@"
+shift "$DOS_SHIFT"
 
 dos_find_pointcept
 dos_resolve_gpus
 [ "${WEIGHT}" != "None" ] && WEIGHT=$(dos_from_caller "$WEIGHT")
 
-echo "Experiment name: $EXP_NAME"
-echo "Python interpreter dir: $PYTHON"
-echo "Dataset: $DATASET"
-echo "Config: $CONFIG"
-echo "GPU Num: $NUM_GPU"
-echo "Machine Num: $NUM_MACHINE"
-echo "Pointcept: $POINTCEPT_ROOT"
-
-if [ -n "$SLURM_NODELIST" ]; then
-  MASTER_HOSTNAME=$(scontrol show hostname "$SLURM_NODELIST" | head -n 1)
-  MASTER_ADDR=$(getent hosts "$MASTER_HOSTNAME" | awk '{ print $1 }')
-  MASTER_PORT=$((10000 + 0x$(echo -n "${DATASET}/${EXP_NAME}" | md5sum | cut -c 1-4 | awk '{print $1}') % 20000))
-  DIST_URL=tcp://$MASTER_ADDR:$MASTER_PORT
-fi
-echo "Dist URL: $DIST_URL"
+dos_print_settings
 
 EXP_DIR=exp/${DATASET}/${EXP_NAME}
 MODEL_DIR=${EXP_DIR}/model
@@ -87,22 +53,7 @@ echo "Loading config in: $CONFIG_PATH"
 export PYTHONPATH="${ROOT_DIR}/${CODE_DIR}${PYTHONPATH:+:${PYTHONPATH}}"
 echo "Running code in: $CODE_DIR"
 
-echo " =========> RUN TASK <========="
-ulimit -n 65536 2>/dev/null || true
-if [ "${WEIGHT}" = "None" ]; then
-  exec "$PYTHON" "$CODE_DIR"/tools/$TRAIN_CODE \
-    --config-file "$CONFIG_PATH" \
-    --num-gpus "$NUM_GPU" \
-    --num-machines "$NUM_MACHINE" \
-    --machine-rank ${SLURM_NODEID:-0} \
-    --dist-url ${DIST_URL} \
-    --options save_path="$EXP_DIR" "$@"
-else
-  exec "$PYTHON" "$CODE_DIR"/tools/$TRAIN_CODE \
-    --config-file "$CONFIG_PATH" \
-    --num-gpus "$NUM_GPU" \
-    --num-machines "$NUM_MACHINE" \
-    --machine-rank ${SLURM_NODEID:-0} \
-    --dist-url ${DIST_URL} \
-    --options save_path="$EXP_DIR" resume="$RESUME" weight="$WEIGHT" "$@"
+if [ "${WEIGHT}" != "None" ]; then
+  set -- resume="$RESUME" weight="$WEIGHT" "$@"
 fi
+dos_launch "$CODE_DIR"/tools/$TRAIN_CODE "$@"
