@@ -248,61 +248,71 @@ def _patch_spconv_cpu_stream():
     return "spconv get_current_stream() -> 0 without CUDA (spconv issue 366) in " + ",".join(patched)
 
 
+def _replace_once(module_name, owner, attr, make_replacement):
+    """Replace ``<module_name>.<owner>.<attr>`` (owner None: an attribute of the module itself)
+    with ``make_replacement(original)``, marked so that a second call leaves it alone. Returns
+    the original, or None when the module does not import or the replacement is in place."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    target = getattr(module, owner) if owner else module
+    original = getattr(target, attr)
+    if getattr(original, "_pointcept_dos_cpu", False):
+        return None
+    replacement = functools.wraps(original)(make_replacement(original))
+    replacement._pointcept_dos_cpu = True
+    setattr(target, attr, replacement)
+    return original
+
+
 def _patch_spconv_eval_bias():
     """spconv's eval forward fuses the bias into the kernel; its CPU path asserts "cpu don't
     support act and bias". Run the conv without bias and add it after (as spconv's training
     path does)."""
-    try:
-        conv = importlib.import_module("spconv.pytorch.conv")
-    except ImportError:
-        return None
-    cls = conv.SparseConvolution
-    if getattr(cls.forward, "_pointcept_dos_cpu", False):
-        return None
-    original = cls.forward
 
-    @functools.wraps(original)
-    def forward(self, input, add_input=None):
-        bias = self.bias
-        if self.training or bias is None or input.features.is_cuda:
-            return original(self, input, add_input)
-        self.bias = None  # a Parameter attribute: set back below, even on error
-        try:
-            out = original(self, input, add_input)
-        finally:
-            self.bias = bias
-        return out.replace_feature(out.features + bias)
+    def make_forward(original):
+        def forward(self, input, add_input=None):
+            bias = self.bias
+            if self.training or bias is None or input.features.is_cuda:
+                return original(self, input, add_input)
+            self.bias = None  # a Parameter attribute: set back below, even on error
+            try:
+                out = original(self, input, add_input)
+            finally:
+                self.bias = bias
+            return out.replace_feature(out.features + bias)
 
-    forward._pointcept_dos_cpu = True
-    cls.forward = forward
+        return forward
+
+    if _replace_once("spconv.pytorch.conv", "SparseConvolution", "forward", make_forward) is None:
+        return None
     return "spconv SparseConvolution eval on CPU: bias added after the conv (no fused bias on CPU)"
 
 
 def _patch_histc_int64():
     """Pointcept's evaluator computes IoU with torch.histc on int64 labels: no CPU kernel."""
-    try:
-        misc = importlib.import_module("pointcept.utils.misc")
-    except ImportError:
-        return None
-    original = misc.intersection_and_union_gpu
-    if getattr(original, "_pointcept_dos_cpu", False):
-        return None
 
-    @functools.wraps(original)
-    def intersection_and_union_gpu(output, target, k, ignore_index=-1):
-        if output.is_cuda or output.is_floating_point():
-            return original(output, target, k, ignore_index)
-        return original(output.float(), target.float(), k, ignore_index)
+    def make_intersection_and_union(original):
+        def intersection_and_union_gpu(output, target, k, ignore_index=-1):
+            if output.is_cuda or output.is_floating_point():
+                return original(output, target, k, ignore_index)
+            return original(output.float(), target.float(), k, ignore_index)
 
-    intersection_and_union_gpu._pointcept_dos_cpu = True
+        return intersection_and_union_gpu
+
+    name = "intersection_and_union_gpu"
+    original = _replace_once("pointcept.utils.misc", None, name, make_intersection_and_union)
+    if original is None:
+        return None
     # modules that did `from pointcept.utils.misc import intersection_and_union_gpu` already
     # hold the original: rebind it there too (modules imported later get the patched one)
-    misc.intersection_and_union_gpu = intersection_and_union_gpu
+    patched = getattr(sys.modules["pointcept.utils.misc"], name)
     rebound = []
-    for name, module in list(sys.modules.items()):
-        if name.startswith("pointcept.") and getattr(module, "intersection_and_union_gpu", None) is original:
-            module.intersection_and_union_gpu = intersection_and_union_gpu
-            rebound.append(name)
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("pointcept.") and getattr(module, name, None) is original:
+            setattr(module, name, patched)
+            rebound.append(module_name)
     where = f" (rebound in {', '.join(rebound)})" if rebound else ""
     return "intersection_and_union_gpu casts int labels to float on CPU (torch.histc int64)" + where
 
@@ -317,28 +327,22 @@ def _takes_enable_flash(obj) -> bool:
 def _patch_no_flash_attention():
     """flash-attn is CUDA only; PTv3 asserts it is installed when enable_flash=True (its
     default). Every registry build of a model that takes enable_flash gets enable_flash=False."""
-    try:
-        registry = importlib.import_module("pointcept.utils.registry")
-    except ImportError:
-        return None
-    cls = registry.Registry
-    if getattr(cls.build, "_pointcept_dos_cpu", False):
-        return None
-    original = cls.build
 
-    @functools.wraps(original)
-    def build(self, cfg, *args, **kwargs):
-        if isinstance(cfg, dict) and "type" in cfg:
-            obj_type = cfg["type"]
-            obj_cls = self.get(obj_type) if isinstance(obj_type, str) else obj_type
-            if obj_cls is not None and _takes_enable_flash(obj_cls) and cfg.get("enable_flash", True):
-                cfg = type(cfg)(cfg) if not hasattr(cfg, "copy") else cfg.copy()
-                cfg["enable_flash"] = False
-                logger.info("CPU mode: building %s with enable_flash=False", obj_type)
-        return original(self, cfg, *args, **kwargs)
+    def make_build(original):
+        def build(self, cfg, *args, **kwargs):
+            if isinstance(cfg, dict) and "type" in cfg:
+                obj_type = cfg["type"]
+                obj_cls = self.get(obj_type) if isinstance(obj_type, str) else obj_type
+                if obj_cls is not None and _takes_enable_flash(obj_cls) and cfg.get("enable_flash", True):
+                    cfg = type(cfg)(cfg) if not hasattr(cfg, "copy") else cfg.copy()
+                    cfg["enable_flash"] = False
+                    logger.info("CPU mode: building %s with enable_flash=False", obj_type)
+            return original(self, cfg, *args, **kwargs)
 
-    build._pointcept_dos_cpu = True
-    cls.build = build
+        return build
+
+    if _replace_once("pointcept.utils.registry", "Registry", "build", make_build) is None:
+        return None
     return "Registry.build forces enable_flash=False on models that take it (no flash-attn on CPU)"
 
 
