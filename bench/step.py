@@ -57,7 +57,7 @@ def build(method):
     ))
 
 
-def batches(num_batches, scenes, seed):
+def batches(num_batches, scenes, seed, max_size):
     """Pointcept-collated DOS/Sonata batches from synthetic ScanNet-layout scenes."""
     from pointcept.datasets.builder import build_dataset
     from pointcept.datasets.utils import point_collate_fn
@@ -69,7 +69,7 @@ def batches(num_batches, scenes, seed):
     write_scannet_layout(root, num_scenes={"train": scenes * num_batches}, seed=seed)
     dataset = build_dataset(dict(
         type="ScanNetDataset", split="train", data_root=root, test_mode=False,
-        transform=multiview_transform(grid_size=0.02, feat_keys=("coord", "color", "normal"), max_size=20000),
+        transform=multiview_transform(grid_size=0.02, feat_keys=("coord", "color", "normal"), max_size=max_size),
     ))
     out = []
     for b in range(num_batches):
@@ -88,7 +88,7 @@ def set_schedules(model, method):
         model.teacher_temp, model.momentum = 0.07, 0.994
 
 
-def child(method, threads, steps, scenes):
+def child(method, threads, steps, scenes, max_size):
     import torch
 
     sys.path.insert(0, os.path.join(REPO, "tools"))
@@ -100,7 +100,7 @@ def child(method, threads, steps, scenes):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    data = batches(steps, scenes, seed=0)
+    data = batches(steps, scenes, seed=0, max_size=max_size)
     model = build(method)
     model.train()
     set_schedules(model, method)
@@ -128,19 +128,21 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8, help="timed steps; the first 2 are warm-up")
     parser.add_argument("--scenes", type=int, default=2, help="scenes per batch (two views each)")
+    parser.add_argument("--max-size", type=int, default=10000, help="points per view at most")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.threads, args.steps, args.scenes)
+        child(args.child, args.threads, args.steps, args.scenes, args.max_size)
         return
     if not os.environ.get("POINTCEPT_ROOT"):
         sys.exit("bench/step.py needs POINTCEPT_ROOT (a Pointcept checkout)")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    # OpenMP threads that spin while waiting slow 2-thread runs tenfold on a busy machine
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONPATH=os.pathsep.join(
         [os.environ["POINTCEPT_ROOT"], os.environ.get("PYTHONPATH", "")]))
     rows = {}
     for method in ("Sonata-v1m1", "DOS-v1m1"):
         cmd = [sys.executable, __file__, "--child", method, "--threads", str(args.threads),
-               "--steps", str(args.steps), "--scenes", str(args.scenes)]
+               "--steps", str(args.steps), "--scenes", str(args.scenes), "--max-size", str(args.max_size)]
         lines = subprocess.check_output(cmd, env=env).decode().strip().splitlines()
         rows[method] = json.loads(lines[-1])
     print(f"{args.scenes} scenes x 2 views (median {rows['DOS-v1m1']['points']:.0f} points per batch), "
