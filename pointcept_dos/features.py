@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from .backbones import build_backbone
+from .checkpoints import load_checkpoint, strip_module
 from .models.backbone_output import input_features
 
 __all__ = ["load_dos_backbone", "extract_features", "save_checkpoint", "DEFAULT_GRID_SIZE"]
@@ -30,12 +31,6 @@ def save_checkpoint(path, model, cfg, **extra):
     """Write ``dict(state_dict=model.state_dict(), cfg=cfg, **extra)`` (Pointcept's format)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save(dict(state_dict=model.state_dict(), cfg=cfg, **extra), path)
-
-
-def _strip_module(state):
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
-    return state
 
 
 def load_dos_backbone(checkpoint_path, backbone_cfg=None):
@@ -51,9 +46,7 @@ def load_dos_backbone(checkpoint_path, backbone_cfg=None):
     """
     if not os.path.isfile(checkpoint_path):
         raise FileNotFoundError(f"no checkpoint at {checkpoint_path!r}")
-    ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{checkpoint_path!r} is not a Pointcept checkpoint (no 'state_dict')")
+    ckpt = load_checkpoint(checkpoint_path)
     cfg = ckpt.get("cfg") or {}
     if backbone_cfg is None:
         backbone_cfg = (cfg.get("model") or {}).get("backbone")
@@ -63,7 +56,7 @@ def load_dos_backbone(checkpoint_path, backbone_cfg=None):
             "{'type': ..., ...} as in the pretraining config"
         )
     backbone = build_backbone(dict(backbone_cfg))
-    state = _strip_module(ckpt["state_dict"])
+    state = strip_module(ckpt["state_dict"])
     for prefix in _PREFIXES:
         sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if sub:
