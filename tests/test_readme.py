@@ -10,7 +10,8 @@ CI = Path(__file__).resolve().parents[1] / ".ci" / "run"
 
 
 def test_core_example_runs():
-    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    block = next(b for b in blocks if "zipf_sinkhorn(" in b)
     scope = {}
     exec(compile(block, "README.md", "exec"), scope)
     assert scope["target"].shape == (int(scope["visible"].sum()), 1024)
