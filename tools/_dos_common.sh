@@ -45,6 +45,11 @@ dos_resolve_gpus() {
       exit 2
     fi
   fi
+  if [ "${NUM_GPU}" = "0" ]; then
+    # CPU smoke mode: OpenMP threads that spin while waiting make a shared CPU ~10x slower
+    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+    export OMP_WAIT_POLICY
+  fi
 }
 
 # A relative file path given on the command line is meant from the caller's directory (the scripts
