@@ -84,11 +84,10 @@ def is_enabled() -> bool:
 
 # pointops' CUDA kernel fills slots it cannot fill (segment smaller than nsample) with index -1
 # and squared distance 1e10, i.e. distance 1e5 after its sqrt; we do the same.
-_KNN_EMPTY_INDEX = -1
 _KNN_EMPTY_DISTANCE = 1e5
 
 
-def knn_query(nsample, xyz, offset, new_xyz=None, new_offset=None, chunk_elements=1 << 24):
+def knn_query(nsample, xyz, offset, new_xyz=None, new_offset=None):
     """Exact kNN within batch segments, the contract of ``pointops.knn_query``.
 
     xyz: (n, 3) reference points, offset: (b,) cumulative segment ends of xyz;
@@ -96,35 +95,22 @@ def knn_query(nsample, xyz, offset, new_xyz=None, new_offset=None, chunk_element
     Returns (idx int32 (m, nsample), dist float32 (m, nsample)), neighbours sorted by increasing
     Euclidean distance, searched only in the query's own segment; missing neighbours are -1 / 1e5.
     """
+    # imported at call time: this module is loaded before the package (see tools/_dos_entry.py)
+    from pointcept_dos.neighbours import knn
+
     if new_xyz is None or new_offset is None:
         new_xyz, new_offset = xyz, offset
-    nsample = int(nsample)
-    device = xyz.device
-    m = new_xyz.shape[0]
-    idx = torch.full((m, nsample), _KNN_EMPTY_INDEX, dtype=torch.int32, device=device)
-    dist = torch.full((m, nsample), _KNN_EMPTY_DISTANCE, dtype=torch.float32, device=device)
-    ends = [int(v) for v in offset.reshape(-1).tolist()]
-    new_ends = [int(v) for v in new_offset.reshape(-1).tolist()]
-    if len(ends) != len(new_ends):
-        raise ValueError(f"knn_query: {len(ends)} reference segments but {len(new_ends)} query segments")
+    if len(offset) != len(new_offset):
+        raise ValueError(
+            f"knn_query: {len(offset)} reference segments but {len(new_offset)} query segments"
+        )
     with torch.no_grad():
-        ref_all = xyz.detach().float()
-        qry_all = new_xyz.detach().float()
-        start, new_start = 0, 0
-        for end, new_end in zip(ends, new_ends):
-            ref = ref_all[start:end]
-            k = min(nsample, ref.shape[0])
-            if k > 0 and new_end > new_start:
-                step = max(1, chunk_elements // max(1, ref.shape[0]))
-                for q0 in range(new_start, new_end, step):
-                    q1 = min(new_end, q0 + step)
-                    # exact squared differences (no |a|^2 - 2ab + |b|^2 cancellation)
-                    d2 = (qry_all[q0:q1, None, :] - ref[None, :, :]).pow(2).sum(-1)
-                    best, arg = torch.topk(d2, k, dim=1, largest=False, sorted=True)
-                    idx[q0:q1, :k] = (arg + start).to(torch.int32)
-                    dist[q0:q1, :k] = best.sqrt()
-            start, new_start = end, new_end
-    return idx, dist
+        idx, dist = knn(
+            new_xyz.detach().float(), new_offset.reshape(-1).long(),
+            xyz.detach().float(), offset.reshape(-1).long(), k=int(nsample),
+        )
+    dist[idx < 0] = _KNN_EMPTY_DISTANCE
+    return idx.to(torch.int32), dist
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def knn(query, query_offset, ref, ref_offset, k=1, segment_pairs=None, chunk=409
         segment = ref[r_start:r_end].to(query.dtype)
         for c_start in range(q_start, q_end, chunk):
             c_end = min(c_start + chunk, q_end)
-            d = torch.cdist(query[c_start:c_end], segment)
+            # exact differences, not |a|^2 - 2ab + |b|^2, which cancels for near points
+            d = torch.cdist(query[c_start:c_end], segment, compute_mode="donot_use_mm_for_euclid_dist")
             best, arg = d.topk(found, dim=1, largest=False)
             distance[c_start:c_end, :found] = best
             index[c_start:c_end, :found] = arg + r_start

@@ -51,11 +51,11 @@ def test_knn_query_matches_brute_force_per_segment():
     assert ((idx[20:27, :3] >= 50) & (idx[20:27, :3] < 53)).all()
 
 
-def test_knn_query_defaults_to_self_query_and_chunks():
+def test_knn_query_defaults_to_self_query():
     gen = torch.Generator().manual_seed(1)
     xyz = torch.rand(200, 3, generator=gen)
     offset = torch.tensor([90, 200], dtype=torch.int32)
-    idx, dist = cpu_mode.knn_query(4, xyz, offset, chunk_elements=500)  # forces query chunks
+    idx, dist = cpu_mode.knn_query(4, xyz, offset)
     ref_idx, ref_dist = brute_force_knn(4, xyz, offset, xyz, offset)
     assert torch.equal(idx.long(), ref_idx)
     torch.testing.assert_close(dist.double(), ref_dist, rtol=0, atol=1e-5)

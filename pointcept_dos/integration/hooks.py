@@ -1,7 +1,6 @@
 """ZipfSinkhornHook: schedules of the Zipf exponent and teacher temperature, and the prototype
 usage log that tells a plateau (usage near the prior) from a collapse (a few prototypes)."""
 
-import torch
 import torch.distributed as dist
 from pointcept.engines.hooks.builder import HOOKS
 from pointcept.engines.hooks.default import HookBase
@@ -72,11 +71,9 @@ class ZipfSinkhornHook(HookBase):
         step = self.model.global_step() + 1
         if step % self.log_interval:
             return
-        counts = self.model.usage_counts.clone()
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(counts)
-        self.model.take_usage()
-        stats = usage_statistics(counts / counts.sum().clamp_min(1.0), self.model.prior)
+        distributed = dist.is_initialized() and dist.get_world_size() > 1
+        usage = self.model.take_usage(dist.group.WORLD if distributed else None)
+        stats = usage_statistics(usage, self.model.prior)
         logger, writer = self.trainer.logger, self.trainer.writer
         logger.info(
             f"Prototype usage @ step {step}: effective {stats['effective_prototypes']:.1f} "

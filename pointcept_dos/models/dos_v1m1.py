@@ -177,11 +177,14 @@ class DOSv1m1(nn.Module):
         """EMA step of the teacher towards the student at the current momentum."""
         ema_update_(self.teacher, self.student, self.momentum)
 
-    def take_usage(self):
-        """[K] teacher prototype usage since the last call (sums to 1), then resets it."""
-        usage = self.usage_counts.double() / self.usage_counts.sum().clamp_min(1.0)
+    def take_usage(self, group=None):
+        """[K] teacher prototype usage since the last call (sums to 1), then resets it.
+        With a process group, the counts of all processes are summed first."""
+        counts = self.usage_counts.double()
         self.usage_counts.zero_()
-        return usage
+        if group is not None:
+            dist.all_reduce(counts, group=group)
+        return counts / counts.sum().clamp_min(1.0)
 
     # ----- forward ---------------------------------------------------------------------
     @staticmethod
