@@ -64,7 +64,7 @@ class _ScaledKernel:
     def log_col_sums(self, row_pot):
         """[N] float64 row potentials -> [K] float64 log sum_n exp(S[n, k] + row_pot[n])."""
         if self.kernel.shape[0] == 0:
-            return torch.full_like(self.row_max.new_empty(self.kernel.shape[1]), -torch.inf)
+            return self.row_max.new_full((self.kernel.shape[1],), -torch.inf)
         weights = self.row_max + row_pot
         shift = weights.max()
         sums = self.kernel.t() @ torch.exp(weights - shift).to(self.kernel.dtype)
