@@ -62,7 +62,7 @@ def batches(num_batches, scenes, seed, max_size):
     from pointcept.datasets.builder import build_dataset
     from pointcept.datasets.utils import point_collate_fn
 
-    from pointcept_dos.config_presets import multiview_transform
+    from pointcept_dos.integration.config_presets import multiview_transform
     from pointcept_dos.data import write_scannet_layout
 
     root = tempfile.mkdtemp(prefix="dos-bench-")

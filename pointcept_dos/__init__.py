@@ -1,45 +1,39 @@
 """pointcept-dos: DOS (Distilling Observable Softmaps of Zipfian Prototypes) for Pointcept.
 
-The DOS core below is plain PyTorch and never imports Pointcept. When Pointcept is importable,
-importing this package also registers the DOS model, loss and hook in Pointcept's registries.
+Importing this package has no side effects and never imports Pointcept: it exposes the DOS
+core (`pointcept_dos.core`, plain PyTorch). Registration into Pointcept's registries is an
+explicit import, done by our launch scripts and by the DOS configs:
+
+    import pointcept_dos.integration.registration  # MODELS "DOS-v1m1", HOOKS, LOSSES
+
+Layers, each a folder: `core` (the method's maths), `backbones` (plain-PyTorch networks and
+the backbone registry), `models` (DOS-v1m1), `io` (checkpoints and atomic files), `data`
+(synthetic scenes, grid sampling, model input), `inference` (features from a checkpoint),
+`integration` (everything that touches Pointcept), `demo` (the CPU demo).
 """
 
-from .ema import ema_update_
-from .masking import patch_visibility
-from .prototype_head import PrototypeHead
-from .prototype_usage import prototype_usage, usage_statistics
-from .schedules import CosineSchedule, WarmupConstantSchedule
-from .softmap_loss import softmap_distillation_loss
-from .zipf_prior import zipf_prior
-from .zipf_sinkhorn import sinkhorn_log_plan, zipf_sinkhorn
+from .core import (
+    CosineSchedule,
+    PrototypeHead,
+    WarmupConstantSchedule,
+    ema_update_,
+    patch_visibility,
+    sinkhorn_log_plan,
+    softmap_distillation_loss,
+    usage_statistics,
+    zipf_prior,
+    zipf_sinkhorn,
+)
 
 __version__ = "0.1.0"
-
-
-def _register_with_pointcept():
-    """Import the registration layer when Pointcept is on the path; returns the ImportError
-    that stopped it (e.g. a CUDA-only extension on a CPU machine) or None."""
-    import importlib.util
-
-    if importlib.util.find_spec("pointcept") is None:
-        return None
-    try:
-        from . import integration  # noqa: F401  registers MODELS / LOSSES / HOOKS entries
-    except ImportError as err:
-        return err
-    return None
-
-
-#: why Pointcept was found but DOS could not register into it (None when registered or absent)
-POINTCEPT_IMPORT_ERROR = _register_with_pointcept()
 
 __all__ = [
     "CosineSchedule",
     "PrototypeHead",
     "WarmupConstantSchedule",
+    "__version__",
     "ema_update_",
     "patch_visibility",
-    "prototype_usage",
     "sinkhorn_log_plan",
     "softmap_distillation_loss",
     "usage_statistics",

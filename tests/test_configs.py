@@ -2,9 +2,10 @@
 pretrain config, resolved through its `_base_` chain, are in the method's ranges.
 
 Configs are evaluated as Pointcept's Config would (top-level names, dunder names dropped,
-`_base_` merged with `_delete_`), but with a stub for `pointcept_dos.config_paths`: bases in the
-Pointcept checkout are recorded, not read. `pointcept_dos.config_presets` is plain Python and
-is loaded from its file, so neither torch nor Pointcept is imported.
+`_base_` merged with `_delete_`), but with stubs for `pointcept_dos.integration.config_paths`
+(bases in the Pointcept checkout are recorded, not read) and `.registration` (which imports
+Pointcept). `pointcept_dos.integration.config_presets` is plain Python and is loaded from its
+file, so neither torch nor Pointcept is imported.
 """
 
 import ast
@@ -29,7 +30,7 @@ BENCHMARKS = ("scannet", "scannet200", "nuscenes", "waymo", "semantickitti")
 
 def _load_presets():
     spec = importlib.util.spec_from_file_location(
-        "_dos_config_presets", REPO_ROOT / "pointcept_dos" / "config_presets.py"
+        "_dos_config_presets", REPO_ROOT / "pointcept_dos" / "integration" / "config_presets.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -38,13 +39,16 @@ def _load_presets():
 
 _PRESETS = _load_presets()
 _CONFIG_PATHS_STUB = types.SimpleNamespace(pointcept_config=lambda rel: POINTCEPT_BASE + rel)
+_REGISTRATION_STUB = types.SimpleNamespace(registered_type=str)
 
 
 def _import(name, globals=None, locals=None, fromlist=(), level=0):
-    if name == "pointcept_dos.config_paths":
+    if name == "pointcept_dos.integration.config_paths":
         return _CONFIG_PATHS_STUB
-    if name == "pointcept_dos.config_presets":
+    if name == "pointcept_dos.integration.config_presets":
         return _PRESETS
+    if name == "pointcept_dos.integration.registration":
+        return _REGISTRATION_STUB
     if name.split(".")[0] in ("pointcept", "pointcept_dos", "torch"):
         raise ImportError(f"configs/dos must not import {name} at parse time in this test")
     return builtins.__import__(name, globals, locals, fromlist, level)

@@ -1,4 +1,4 @@
-"""pointcept_dos.cpu_mode: the plain-torch kNN (no Pointcept needed) and, with POINTCEPT_ROOT set,
+"""pointcept_dos.integration.cpu_mode: the plain-torch kNN (no Pointcept needed) and, with POINTCEPT_ROOT set,
 the CPU-mode patches on Pointcept's real models, evaluator helpers and config builds."""
 
 import subprocess
@@ -10,10 +10,7 @@ import torch
 
 from pointcept_env import REPO_ROOT, pointcept_env, requires_pointcept
 
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-from _dos_entry import load_cpu_mode  # noqa: E402  (no pointcept_dos/__init__ needed)
-
-cpu_mode = load_cpu_mode()
+from pointcept_dos.integration import cpu_mode
 
 
 def brute_force_knn(k, xyz, offset, new_xyz, new_offset):
@@ -76,10 +73,8 @@ def test_cpu_mode_is_not_applied_on_import():
     code = textwrap.dedent(
         f"""
         import sys, torch
-        sys.path.insert(0, {str(REPO_ROOT / 'tools')!r})
-        from _dos_entry import load_cpu_mode
         original = torch.Tensor.cuda
-        m = load_cpu_mode()
+        from pointcept_dos.integration import cpu_mode as m
         assert m.applied_patches() == {{}} and not m.is_enabled()
         assert torch.Tensor.cuda is original and "pointops" not in sys.modules
         print("clean")
@@ -93,9 +88,7 @@ def test_cpu_mode_is_not_applied_on_import():
 PATCHED_RUN = textwrap.dedent(
     """
     import sys, torch
-    sys.path.insert(0, {tools!r})
-    from _dos_entry import load_cpu_mode
-    cpu_mode = load_cpu_mode()
+    from pointcept_dos.integration import cpu_mode
     patches = cpu_mode.enable_cpu_mode()
     print("PATCHES", sorted(patches))
 

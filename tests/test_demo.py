@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pointcept_dos.data import generate_scene
+from pointcept_dos.data import IN_CHANNELS, generate_scene, grid_sample
 from pointcept_dos.demo.probe import confusion_matrix, frequency_groups, group_iou, iou_from_confusion
-from pointcept_dos.demo.views import (
-    IN_CHANNELS,
-    collate_views,
-    grid_sample,
-    make_views,
-    pretrain_batch,
-)
+from pointcept_dos.demo.views import collate_views, make_views, pretrain_batch
 
 
 @pytest.fixture(scope="module")

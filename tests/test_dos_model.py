@@ -81,7 +81,7 @@ def test_single_term_weights():
 
 
 def test_pooling_bounds_the_loss_points():
-    from pointcept_dos.models.backbone_output import loss_points
+    from pointcept_dos.models.loss_points import loss_points
 
     batch = two_view_batch(points=2000)
     grid = torch.div(batch["global_coord"] - batch["global_coord"].min(0).values, 0.05, rounding_mode="floor").int()

@@ -7,7 +7,7 @@ import torch
 
 from dos_batches import tiny_model
 from pointcept_dos.backbones import build_backbone
-from pointcept_dos.checkpoints import backbone_state_dict
+from pointcept_dos.io.checkpoints import backbone_state_dict
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "export_backbone.py"
 

@@ -6,7 +6,8 @@ import torch
 
 from pointcept_dos.data import generate_scene
 from pointcept_dos.demo.pretrain import build_model, model_config
-from pointcept_dos.features import extract_features, load_dos_backbone, save_checkpoint
+from pointcept_dos.inference import extract_features, load_dos_backbone
+from pointcept_dos.io import write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def checkpoint(tmp_path_factory):
         for p in model.teacher["backbone"].parameters():
             p.add_(0.01 * torch.randn_like(p))
     path = str(tmp_path_factory.mktemp("ckpt") / "model_last.pth")
-    save_checkpoint(path, model, cfg=dict(model=cfg, grid_size=0.05, in_channels=9))
+    write_checkpoint(path, model.state_dict(), cfg=dict(model=cfg, grid_size=0.05, in_channels=9))
     return path, model
 
 

@@ -2,12 +2,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pointcept_dos import (
+from pointcept_dos.core import (
+    prototype_counts,
     CosineSchedule,
     PrototypeHead,
     WarmupConstantSchedule,
     ema_update_,
-    prototype_usage,
     usage_statistics,
     zipf_prior,
 )
@@ -116,7 +116,6 @@ def test_usage_statistics():
     assert stats["kl_to_prior"] == pytest.approx(-float(prior[5].log()))
 
 
-def test_prototype_usage_counts_argmax():
-    logits = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
-    usage = prototype_usage(logits)
-    assert torch.allclose(usage, torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+def test_prototype_counts_counts_argmax():
+    logits = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.5]])
+    assert prototype_counts(logits).tolist() == [1, 2, 1]

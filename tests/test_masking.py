@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pointcept_dos import patch_visibility
-from pointcept_dos.masking import patch_ids
+from pointcept_dos.core.masking import patch_ids
 
 
 def make_scenes(seed=0):

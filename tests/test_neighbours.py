@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pointcept_dos.neighbours import knn
+from pointcept_dos.core.neighbours import knn
 
 
 def brute_force(query, q_bounds, ref, r_bounds, pairs, k):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pointcept_dos import softmap_distillation_loss, zipf_prior, zipf_sinkhorn
-from pointcept_dos.softmap_loss import scene_log_softmaps
+from pointcept_dos.core.softmap_loss import scene_log_softmaps
 
 
 def test_zero_when_student_equals_target():

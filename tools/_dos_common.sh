@@ -41,7 +41,7 @@ dos_resolve_gpus() {
   if [ "${NUM_GPU}" = "None" ]; then
     NUM_GPU=$("${PYTHON}" -c 'import torch; print(torch.cuda.device_count())')
     if [ "${NUM_GPU}" = "0" ]; then
-      echo "error: no CUDA GPU found; pass -g 0 explicitly for a CPU smoke run (pointcept_dos/cpu_mode.py)" >&2
+      echo "error: no CUDA GPU found; pass -g 0 explicitly for a CPU smoke run (pointcept_dos/integration/cpu_mode.py)" >&2
       exit 2
     fi
   fi

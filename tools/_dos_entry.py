@@ -1,14 +1,12 @@
 """Shared start-up of tools/train.py and tools/test.py (not a public module).
 
-``--num-gpus 0`` asks for pointcept-dos CPU mode. Its patches (a stand-in for the CUDA-only
-``pointops``, the torchvision schema shim) must be in place before Pointcept is imported, and
-importing ``pointcept_dos`` registers our classes in Pointcept's registries, which imports
-Pointcept. So ``pointcept_dos/cpu_mode.py`` is loaded here by file, without running the package
-``__init__``, and applied first; only then is ``pointcept_dos`` imported.
+``--num-gpus 0`` asks for pointcept-dos CPU mode, whose patches (a stand-in for the CUDA-only
+``pointops``, the torchvision schema shim) must be in place before Pointcept is imported.
+``pointcept_dos.integration.cpu_mode`` imports nothing of Pointcept, so it is imported and
+applied first; then ``pointcept_dos.integration.registration`` registers DOS in Pointcept's
+registries.
 """
 
-import importlib.util
-import os
 import sys
 
 
@@ -23,35 +21,16 @@ def cpu_mode_requested(argv=None):
     return False
 
 
-def load_cpu_mode():
-    """Import pointcept_dos.cpu_mode without executing pointcept_dos/__init__.py."""
-    name = "pointcept_dos.cpu_mode"
-    if name in sys.modules:
-        return sys.modules[name]
-    package = importlib.util.find_spec("pointcept_dos")
-    if package is None or not package.submodule_search_locations:
-        raise ImportError(
-            "pointcept_dos is not importable: run `pip install -e .` in the pointcept-dos checkout"
-        )
-    path = os.path.join(list(package.submodule_search_locations)[0], "cpu_mode.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def bootstrap(argv=None):
-    """Enable CPU mode if asked, then import pointcept_dos. Returns the cpu_mode module or None."""
+    """Enable CPU mode if asked, then register DOS. Returns the cpu_mode module or None."""
     cpu_mode = None
     if cpu_mode_requested(argv):
-        cpu_mode = load_cpu_mode()
+        from pointcept_dos.integration import cpu_mode
+
         # -g 0 is an explicit request: allowed on a GPU machine too (a CPU debug run there)
         cpu_mode.enable_cpu_mode(allow_cuda=True)
-    import pointcept_dos  # noqa: F401  registers our models/hooks in Pointcept's registries
+    import pointcept_dos.integration.registration  # noqa: F401  MODELS / LOSSES / HOOKS
 
-    if cpu_mode is not None and not hasattr(pointcept_dos, "cpu_mode"):
-        pointcept_dos.cpu_mode = cpu_mode
     return cpu_mode
 
 

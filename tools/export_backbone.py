@@ -14,9 +14,7 @@ CheckpointLoader(keywords="module.", replacement="module.backbone.").
 import argparse
 import os
 
-import torch
-
-from pointcept_dos.checkpoints import BRANCHES, backbone_state_dict, load_checkpoint
+from pointcept_dos.io.checkpoints import BRANCHES, backbone_state_dict, read_checkpoint, write_checkpoint
 
 
 def backbone_config(config_path):
@@ -33,13 +31,11 @@ def main(argv=None):
                         help="student (what probe configs load, default) or teacher (the EMA)")
     parser.add_argument("--config", help="the pretraining config, to store the backbone's config")
     args = parser.parse_args(argv)
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = read_checkpoint(args.checkpoint)
     state = backbone_state_dict(checkpoint["state_dict"], args.branch)
     cfg = backbone_config(args.config) if args.config else None
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    torch.save(dict(state_dict=state, backbone_cfg=cfg, branch=args.branch,
-                    source=os.path.basename(args.checkpoint), epoch=checkpoint.get("epoch")),
-               args.output)
+    write_checkpoint(args.output, state, backbone_cfg=cfg, branch=args.branch,
+                     source=os.path.basename(args.checkpoint), epoch=checkpoint.get("epoch"))
     params = sum(v.numel() for v in state.values())
     print(f"Exported {args.branch}.backbone: {len(state)} tensors, {params / 1e6:.2f} M values "
           f"-> {args.output}")

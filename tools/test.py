@@ -1,7 +1,7 @@
 """Test with Pointcept's own tester, with the pointcept-dos classes registered.
 
 Same arguments as Pointcept's tools/test.py; usually started by tools/test.sh.
-``--num-gpus 0`` is CPU smoke mode (see pointcept_dos/cpu_mode.py).
+``--num-gpus 0`` is CPU smoke mode (see pointcept_dos/integration/cpu_mode.py).
 """
 
 import os

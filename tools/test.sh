@@ -4,7 +4,7 @@
 #   -p python  -d dataset  -c config name or path (default: exp/<dataset>/<name>/config.py)
 #   -n experiment name  -w weight name in exp/<dataset>/<name>/model/ (default model_best)
 #   -g GPUs per machine  -m machines
-# -g 0: CPU smoke mode, one process (see pointcept_dos/cpu_mode.py).
+# -g 0: CPU smoke mode, one process (see pointcept_dos/integration/cpu_mode.py).
 # Extra Pointcept --options after the flags: tools/test.sh -g 0 -n NAME -- data.test.data_root=...
 
 CALLER_DIR=$(pwd)

@@ -2,7 +2,7 @@
 
 Same arguments as Pointcept's tools/train.py (--config-file --num-gpus --num-machines
 --machine-rank --dist-url --options k=v ...); usually started by tools/train.sh.
-``--num-gpus 0`` is CPU smoke mode (see pointcept_dos/cpu_mode.py): one process, on the CPU.
+``--num-gpus 0`` is CPU smoke mode (see pointcept_dos/integration/cpu_mode.py): one process, on the CPU.
 """
 
 import os

@@ -12,7 +12,7 @@ Every dataset must provide coord, color and normal: preprocess S3DIS with --pars
     sh tools/train.sh -g 2 -d scannet -c configs/dos/indoor-multidataset-pretrain.py -n dos-ptv3-indoor
 """
 
-from pointcept_dos.config_presets import multiview_transform as __multiview_transform
+from pointcept_dos.integration.config_presets import multiview_transform as __multiview_transform
 
 _base_ = ["scannet-pretrain.py"]
 

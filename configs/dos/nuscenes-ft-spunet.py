@@ -7,8 +7,8 @@ strength, as nuscenes-pretrain-spunet.py); the classifier (`backbone.final`) is 
         -w exp/nuscenes/dos-spunet/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
-from pointcept_dos.config_presets import finetune_hooks as __finetune_hooks
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_presets import finetune_hooks as __finetune_hooks
 
 _base_ = [__pointcept_config("nuscenes/semseg-spunet-v1m1-0-base.py")]
 

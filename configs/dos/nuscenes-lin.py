@@ -3,16 +3,16 @@
 Built on Pointcept's PTv3 nuScenes semseg config (configs/nuscenes/semseg-pt-v3m1-0-base.py:
 its data, augmentation, schedule and evaluation, unchanged; Pointcept has no Sonata probe
 config for outdoor data), with the model replaced by Sonata's linear-probe layout over the
-frozen encoder of nuscenes-pretrain.py (pointcept_dos.config_presets.lidar_linear_probe). The
+frozen encoder of nuscenes-pretrain.py (pointcept_dos.integration.config_presets.lidar_linear_probe). The
 CheckpointLoader maps `student.backbone` to `backbone`, so only `seg_head` is new.
 
     sh tools/train.sh -g 2 -d nuscenes -c configs/dos/nuscenes-lin.py -n dos-lin \
         -w exp/nuscenes/dos-ptv3/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
-from pointcept_dos.config_presets import finetune_hooks as __finetune_hooks
-from pointcept_dos.config_presets import lidar_linear_probe as __lidar_linear_probe
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_presets import finetune_hooks as __finetune_hooks
+from pointcept_dos.integration.config_presets import lidar_linear_probe as __lidar_linear_probe
 
 _base_ = [__pointcept_config("nuscenes/semseg-pt-v3m1-0-base.py")]
 

@@ -6,7 +6,7 @@ features 4x (0.2 m) for the loss, the PTv3 config's loss resolution. Input coord
     sh tools/train.sh -g 2 -d nuscenes -c configs/dos/nuscenes-pretrain-spunet.py -n dos-spunet
 """
 
-from pointcept_dos.config_presets import spunet_pretrain_model as __spunet_pretrain_model
+from pointcept_dos.integration.config_presets import spunet_pretrain_model as __spunet_pretrain_model
 
 _base_ = ["nuscenes-pretrain.py"]
 

@@ -5,7 +5,7 @@ inherit it and change only the data.
 Outdoor settings of the paper: LiDAR features coord + strength (in_channels=4, no colour or
 normal), Pointcept's outdoor grid 0.05 m (the loss runs 4x coarser, 0.2 m, after the two-level
 up-cast), 1.0 m mask patches, mask ratio 0.7 (0.6 for detection: nuscenes-pretrain-det.py).
-The encoder is Sonata's base PT-v3m2 (pointcept_dos.config_presets.LIDAR_PTV3M2), the one the
+The encoder is Sonata's base PT-v3m2 (pointcept_dos.integration.config_presets.LIDAR_PTV3M2), the one the
 nuscenes-lin / -dec / -ft configs build, so the checkpoint loads there with only heads new.
 The schedule (epochs) is our choice, sized to about 35k iterations; the paper does not state it.
 Sized for 2 GPUs of 80 GB (batch 8 per GPU); see configs/dos/README.md to halve it. The DOS
@@ -15,9 +15,9 @@ scannet-pretrain.py; this file sets the nuScenes parts.
     sh tools/train.sh -g 2 -d nuscenes -c configs/dos/nuscenes-pretrain.py -n dos-ptv3
 """
 
-from pointcept_dos.config_presets import LIDAR_PTV3M2 as __LIDAR_PTV3M2
-from pointcept_dos.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
-from pointcept_dos.config_presets import pretrain_hooks as __pretrain_hooks
+from pointcept_dos.integration.config_presets import LIDAR_PTV3M2 as __LIDAR_PTV3M2
+from pointcept_dos.integration.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
+from pointcept_dos.integration.config_presets import pretrain_hooks as __pretrain_hooks
 
 _base_ = ["_base_/pretrain-dos-ptv3.py"]
 

@@ -11,9 +11,9 @@ About 28k + 158k + 19k sweeps per epoch; 3 epochs at batch 16 (2 GPUs of 80 GB) 
     sh tools/train.sh -g 2 -d outdoor -c configs/dos/outdoor-multidataset-pretrain.py -n dos-ptv3-outdoor
 """
 
-from pointcept_dos.config_presets import SEMANTIC_KITTI_POINT_CLOUD_RANGE as __KITTI_RANGE
-from pointcept_dos.config_presets import WAYMO_POINT_CLOUD_RANGE as __WAYMO_RANGE
-from pointcept_dos.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
+from pointcept_dos.integration.config_presets import SEMANTIC_KITTI_POINT_CLOUD_RANGE as __KITTI_RANGE
+from pointcept_dos.integration.config_presets import WAYMO_POINT_CLOUD_RANGE as __WAYMO_RANGE
+from pointcept_dos.integration.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
 
 _base_ = ["nuscenes-pretrain.py"]
 

@@ -5,6 +5,6 @@ head), through Pointcept's own Sonata decoder-probe config.
         -w exp/scannet/dos-ptv3/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
 
 _base_ = [__pointcept_config("sonata/semseg-sonata-v1m1-0b-scannet-dec.py")]

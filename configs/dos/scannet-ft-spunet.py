@@ -6,8 +6,8 @@ segmentor's `backbone`; the classifier (`backbone.final`) is new.
         -w exp/scannet/dos-spunet/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
-from pointcept_dos.config_presets import finetune_hooks as __finetune_hooks
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_presets import finetune_hooks as __finetune_hooks
 
 _base_ = [__pointcept_config("scannet/semseg-spunet-v1m1-0-base.py")]
 

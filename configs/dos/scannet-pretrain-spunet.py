@@ -6,8 +6,8 @@ are colour + normal (6 channels), as Pointcept's SpUNet fine-tune config expects
     sh tools/train.sh -g 2 -d scannet -c configs/dos/scannet-pretrain-spunet.py -n dos-spunet
 """
 
-from pointcept_dos.config_presets import multiview_transform as __multiview_transform
-from pointcept_dos.config_presets import spunet_pretrain_model as __spunet_pretrain_model
+from pointcept_dos.integration.config_presets import multiview_transform as __multiview_transform
+from pointcept_dos.integration.config_presets import spunet_pretrain_model as __spunet_pretrain_model
 
 _base_ = ["scannet-pretrain.py"]
 

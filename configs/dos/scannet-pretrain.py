@@ -6,13 +6,11 @@ global views, same-view + cross-view softmap terms, loss on the encoder up-cast 
 batch size and learning rate. Checkpoints keep the student backbone at `student.backbone`,
 as Sonata, so Pointcept's Sonata probe / fine-tune configs load them unchanged.
 
-The DOS model, optimizer (layer-wise decay) and hooks are in _base_/pretrain-dos-ptv3.py,
-shared with nuscenes-pretrain.py; this file sets the ScanNet parts.
+The DOS model (every method setting spelled out), optimizer (layer-wise decay) and hooks are in
+_base_/pretrain-dos-ptv3.py, shared with nuscenes-pretrain.py; this file sets the ScanNet parts.
 
     sh tools/train.sh -g 2 -d scannet -c configs/dos/scannet-pretrain.py -n dos-ptv3
 """
-
-from pointcept_dos.config_presets import multiview_transform as __multiview_transform
 
 _base_ = ["_base_/pretrain-dos-ptv3.py"]
 
@@ -30,9 +28,49 @@ model = dict(
 # scheduler settings
 epoch = 200
 
-# dataset settings: two global views per scene (no local views); the list is built by
-# pointcept_dos.config_presets.multiview_transform with indoor augmentation
-transform = __multiview_transform(grid_size=0.02, feat_keys=("coord", "color", "normal"))
+# dataset settings: two augmented global views of every scene, with the coordinates before
+# augmentation kept as `origin_coord` (DOS matches points across views by them)
+transform = [
+    dict(type="GridSample", grid_size=0.02, hash_type="fnv", mode="train"),
+    dict(type="Copy", keys_dict={"coord": "origin_coord"}),
+    dict(
+        type="MultiViewGenerator",
+        view_keys=("coord", "origin_coord", "color", "normal"),
+        global_view_num=2,
+        global_view_scale=(0.4, 1.0),  # a view keeps 40-100% of the scene's points
+        # DOS uses no local view; Pointcept v1.7's MultiViewGenerator needs at least one
+        # (KeyError 'local_coord' otherwise), so one small view is made and Collect drops it
+        local_view_num=1,
+        local_view_scale=(0.1, 0.4),
+        # once per scene, before the views are cut: colour augmentation
+        global_shared_transform=[
+            dict(type="RandomColorJitter", brightness=0.4, contrast=0.4, saturation=0.2, hue=0.02, p=0.8),
+            dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
+            dict(type="NormalizeColor"),
+        ],
+        # each global view on its own: geometry augmentation
+        global_transform=[
+            dict(type="CenterShift", apply_z=True),
+            dict(type="RandomScale", scale=[0.9, 1.1]),
+            dict(type="RandomRotate", angle=[-1, 1], axis="z", center=[0, 0, 0], p=0.8),
+            dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="x", p=0.8),
+            dict(type="RandomRotate", angle=[-1 / 64, 1 / 64], axis="y", p=0.8),
+            dict(type="RandomFlip", p=0.5),
+            dict(type="RandomJitter", sigma=0.005, clip=0.02),
+            dict(type="ElasticDistortion", distortion_params=[[0.2, 0.4], [0.8, 1.6]]),
+        ],
+        max_size=65536,  # points per view at most
+    ),
+    dict(type="ToTensor"),
+    dict(type="Update", keys_dict={"grid_size": 0.02}),
+    dict(
+        type="Collect",
+        keys=("global_origin_coord", "global_coord", "global_offset", "grid_size", "name"),
+        offset_keys_dict=dict(),
+        # the backbone's input: 9 channels, in this order
+        global_feat_keys=("global_coord", "global_color", "global_normal"),
+    ),
+]
 
 data = dict(
     train=dict(

@@ -8,8 +8,8 @@ pretrain with scannet200-pretrain-spunet.py, not the ScanNet SpUNet config.
         -w exp/scannet200/dos-spunet/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
-from pointcept_dos.config_presets import finetune_hooks as __finetune_hooks
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_presets import finetune_hooks as __finetune_hooks
 
 _base_ = [__pointcept_config("scannet200/semseg-spunet-v1m1-0-base.py")]
 

@@ -8,6 +8,6 @@ scannet200-pretrain.py: the same) is the one to load.
         -w exp/scannet/dos-ptv3/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
 
 _base_ = [__pointcept_config("sonata/semseg-sonata-v1m1-1c-scannet200-ft.py")]

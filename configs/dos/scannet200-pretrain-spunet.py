@@ -6,7 +6,7 @@ feeds 6 (colour + normal), so a ScanNet SpUNet checkpoint does not fit it: pretr
     sh tools/train.sh -g 2 -d scannet200 -c configs/dos/scannet200-pretrain-spunet.py -n dos-spunet
 """
 
-from pointcept_dos.config_presets import multiview_transform as __multiview_transform
+from pointcept_dos.integration.config_presets import multiview_transform as __multiview_transform
 
 _base_ = ["scannet-pretrain-spunet.py"]
 

@@ -6,7 +6,7 @@ a new decoder (64 channels out) and linear head, trained.
         -w exp/semantic_kitti/dos-ptv3/model/model_last.pth
 """
 
-from pointcept_dos.config_presets import lidar_ptv3m2 as __lidar_ptv3m2
+from pointcept_dos.integration.config_presets import lidar_ptv3m2 as __lidar_ptv3m2
 
 _base_ = ["semantickitti-lin.py"]
 

@@ -7,8 +7,8 @@ strength, as semantickitti-pretrain-spunet.py); the classifier (`backbone.final`
         -w exp/semantic_kitti/dos-spunet/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
-from pointcept_dos.config_presets import finetune_hooks as __finetune_hooks
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_presets import finetune_hooks as __finetune_hooks
 
 _base_ = [__pointcept_config("semantic_kitti/semseg-spunet-v1m1-0-base.py")]
 

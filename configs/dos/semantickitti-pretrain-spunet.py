@@ -5,7 +5,7 @@ swapped, as nuscenes-pretrain-spunet.py (coord + strength in, [N, 96] features o
     sh tools/train.sh -g 2 -d semantic_kitti -c configs/dos/semantickitti-pretrain-spunet.py -n dos-spunet
 """
 
-from pointcept_dos.config_presets import spunet_pretrain_model as __spunet_pretrain_model
+from pointcept_dos.integration.config_presets import spunet_pretrain_model as __spunet_pretrain_model
 
 _base_ = ["semantickitti-pretrain.py"]
 

@@ -6,8 +6,8 @@ sequences (00-07, 09, 10), clipped to Pointcept's SemanticKITTI range (+-35.2 m)
     sh tools/train.sh -g 2 -d semantic_kitti -c configs/dos/semantickitti-pretrain.py -n dos-ptv3
 """
 
-from pointcept_dos.config_presets import SEMANTIC_KITTI_POINT_CLOUD_RANGE as __RANGE
-from pointcept_dos.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
+from pointcept_dos.integration.config_presets import SEMANTIC_KITTI_POINT_CLOUD_RANGE as __RANGE
+from pointcept_dos.integration.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
 
 _base_ = ["nuscenes-pretrain.py"]
 

@@ -6,7 +6,7 @@ channels out) and linear head; everything trains (blocks at 0.1x the head's lear
         -w exp/waymo/dos-ptv3/model/model_last.pth
 """
 
-from pointcept_dos.config_presets import lidar_ptv3m2 as __lidar_ptv3m2
+from pointcept_dos.integration.config_presets import lidar_ptv3m2 as __lidar_ptv3m2
 
 _base_ = ["waymo-lin.py"]
 

@@ -7,9 +7,9 @@ unchanged). The frozen encoder is waymo-pretrain.py's; only `seg_head` is new.
         -w exp/waymo/dos-ptv3/model/model_last.pth
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
-from pointcept_dos.config_presets import finetune_hooks as __finetune_hooks
-from pointcept_dos.config_presets import lidar_linear_probe as __lidar_linear_probe
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
+from pointcept_dos.integration.config_presets import finetune_hooks as __finetune_hooks
+from pointcept_dos.integration.config_presets import lidar_linear_probe as __lidar_linear_probe
 
 _base_ = [__pointcept_config("waymo/semseg-pt-v3m1-0-base.py")]
 

@@ -6,8 +6,8 @@ at batch 16 are about 40k iterations (our choice; the paper does not state the s
     sh tools/train.sh -g 2 -d waymo -c configs/dos/waymo-pretrain.py -n dos-ptv3
 """
 
-from pointcept_dos.config_presets import WAYMO_POINT_CLOUD_RANGE as __RANGE
-from pointcept_dos.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
+from pointcept_dos.integration.config_presets import WAYMO_POINT_CLOUD_RANGE as __RANGE
+from pointcept_dos.integration.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
 
 _base_ = ["nuscenes-pretrain.py"]
 

@@ -5,6 +5,7 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from ..core.segments import offset_to_batch
 from .registry import register_backbone
 from .sparse import SubMConv3d, VoxelLevel
 
@@ -173,12 +174,6 @@ class SpUNetLite(nn.Module):
             x = self.up[l](x, skips[l], levels[l + 1])
             x = self.dec[l](x, levels[l])
         return self.head(x).index_select(0, point_to_voxel)
-
-
-def offset_to_batch(offset: Tensor) -> Tensor:
-    """[B] int64 cumulative point counts -> [N] int64 cloud index of each point."""
-    counts = torch.diff(offset, prepend=offset.new_zeros(1))
-    return torch.repeat_interleave(torch.arange(len(offset), device=offset.device), counts)
 
 
 def voxel_coords(input_dict: dict) -> Tuple[Tensor, Tensor]:

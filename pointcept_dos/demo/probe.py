@@ -2,7 +2,7 @@
 
 Features come from a backbone (a pretrained DOS teacher's, or a randomly initialised one for
 the baseline) at every input point: each scene is grid-sampled, run in eval mode, and mapped
-back to all points (``pointcept_dos.features``). Before features are taken, the backbone's
+back to all points (``pointcept_dos.inference``). Before features are taken, the backbone's
 BatchNorm statistics are re-estimated on the training scenes (same for every method), so that
 short runs and random weights are not judged by stale running statistics. A linear
 classifier is trained on standardised features of the training scenes and evaluated on every
@@ -18,9 +18,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..data import CLASS_NAMES, IGNORE_INDEX
-from ..features import backbone_features
-from .views import grid_sample, point_features
+from ..data import CLASS_NAMES, IGNORE_INDEX, grid_sample, model_input
+from ..inference import backbone_point_features
 
 NUM_CLASSES = len(CLASS_NAMES)
 
@@ -80,7 +79,7 @@ def group_iou(iou, groups):
 def _sampled_input(scene, grid_size):
     keep, inverse = grid_sample(scene["coord"], grid_size)
     coord = np.asarray(scene["coord"], np.float32)[keep]
-    feat = point_features(coord, np.asarray(scene["color"])[keep], np.asarray(scene["normal"])[keep])
+    feat = model_input(coord, np.asarray(scene["color"])[keep], np.asarray(scene["normal"])[keep])
     return coord, feat, keep, inverse
 
 
@@ -98,7 +97,7 @@ def recalibrate_batchnorm(backbone, scenes, grid_size):
     try:
         for scene in scenes:
             coord, feat, _, _ = _sampled_input(scene, grid_size)
-            backbone_features(backbone, coord, feat, grid_size)
+            backbone_point_features(backbone, coord, feat, grid_size)
     finally:
         for m, momentum in zip(norms, saved):
             m.momentum = momentum
@@ -110,7 +109,7 @@ def scene_features(backbone, scene, grid_size):
     """-> (features at the grid-sampled points [M, C] float32 tensor, keep [M], inverse [N])."""
     backbone.eval()
     coord, feat, keep, inverse = _sampled_input(scene, grid_size)
-    return backbone_features(backbone, coord, feat, grid_size), keep, inverse
+    return backbone_point_features(backbone, coord, feat, grid_size), keep, inverse
 
 
 # ----- probe ------------------------------------------------------------------------------

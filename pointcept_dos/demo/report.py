@@ -17,29 +17,36 @@ import os
 import numpy as np
 import torch
 
+from ..core.prototype_usage import prototype_counts
 from ..data import CLASS_NAMES
 from .probe import scene_features
 
 
 # ----- teacher prototypes on scenes ----------------------------------------------------------
 @torch.no_grad()
-def teacher_assignments(model, scene, grid_size):
-    """[N] strongest teacher prototype of every point of ``scene`` (eval mode)."""
+def teacher_scores(model, scene, grid_size):
+    """-> ([M, K] teacher cosines at the grid-sampled points (eval mode), inverse [N])."""
     was_training = model.training
     model.eval()
     try:
         feat, _, inverse = scene_features(model.teacher["backbone"], scene, grid_size)
-        return model.teacher["head"](feat).argmax(1).numpy()[inverse]
+        return model.teacher["head"](feat), inverse
     finally:
         model.train(was_training)
+
+
+def teacher_assignments(model, scene, grid_size):
+    """[N] strongest teacher prototype of every point of ``scene``."""
+    scores, inverse = teacher_scores(model, scene, grid_size)
+    return scores.argmax(1).numpy()[inverse]
 
 
 def usage_on_scenes(model, scenes, grid_size):
     """[K] share of the scenes' points whose strongest teacher prototype is k."""
     counts = np.zeros(model.num_prototypes, np.int64)
     for scene in scenes:
-        counts += np.bincount(teacher_assignments(model, scene, grid_size),
-                              minlength=model.num_prototypes)
+        scores, inverse = teacher_scores(model, scene, grid_size)
+        counts += prototype_counts(scores[torch.from_numpy(inverse)]).numpy()
     return counts / max(1, counts.sum())
 
 

@@ -5,15 +5,16 @@ Plain numpy, written for this package, equivalent in spirit to Pointcept's trans
 RandomScale, RandomFlip, RandomJitter, ChromaticJitter, NormalizeColor). Everything is a
 function of an explicit ``numpy.random.Generator``, so a seed fixes the whole batch.
 
-Per point the model sees ``feat`` = centred coordinates (3) + colour in [-1, 1] (3) +
-normal (3): ``IN_CHANNELS`` = 9. ``origin_coord`` is the coordinate before any view
+Per point the model sees ``feat`` = ``pointcept_dos.data.model_input`` (9 channels).
+``origin_coord`` is the coordinate before any view
 augmentation (the scene frame), which DOS uses to match points across views.
 """
 
 import numpy as np
 import torch
 
-IN_CHANNELS = 9
+from ..data.grid_sampling import grid_sample
+from ..data.model_input import model_input
 
 # global-view defaults (Sonata-like, scaled to the demo's small scenes)
 VIEW_DEFAULTS = dict(
@@ -28,57 +29,6 @@ VIEW_DEFAULTS = dict(
     brightness=0.1,          # +- shift in [0, 1] colour units
     contrast=(0.8, 1.2),
 )
-
-
-def grid_sample(coord, grid_size, rng=None):
-    """One point per occupied voxel of side ``grid_size`` metres.
-
-    Args:
-        coord: [N, 3] float coordinates (metres).
-        grid_size: voxel side in metres.
-        rng: ``numpy.random.Generator`` to pick a random point per voxel (training);
-            None keeps the first point of each voxel in input order (deterministic, test).
-    Returns:
-        (keep [M] int64 indices of the kept points, sorted by voxel;
-         inverse [N] int64: for every input point, the position in ``keep`` of its voxel's
-         point, so ``values[keep][inverse]`` maps values back to every input point).
-    """
-    coord = np.asarray(coord)
-    if coord.ndim != 2 or coord.shape[1] != 3:
-        raise ValueError(f"coord must be [N, 3], got shape {coord.shape}")
-    if not grid_size > 0:
-        raise ValueError(f"grid_size must be > 0, got {grid_size}")
-    if len(coord) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cell = np.floor((coord - coord.min(0)) / grid_size).astype(np.int64)
-    _, first, inverse = np.unique(cell, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    if rng is None:
-        return first.astype(np.int64), inverse.astype(np.int64)
-    # random representative: order points by (voxel, random key), take each voxel's first
-    order = np.lexsort((rng.random(len(coord)), inverse))
-    starts = np.r_[0, np.flatnonzero(np.diff(inverse[order])) + 1]
-    return order[starts].astype(np.int64), inverse.astype(np.int64)
-
-
-def center_shift(coord):
-    """Shift to x, y mean 0 and z minimum 0 (Pointcept's CenterShift(apply_z=True))."""
-    shift = np.array([coord[:, 0].mean(), coord[:, 1].mean(), coord[:, 2].min()], coord.dtype)
-    return coord - shift
-
-
-def point_features(coord, color=None, normal=None):
-    """[N, 9] float32 model input: centred coord, colour in [-1, 1], normal.
-
-    ``color`` is 0-255 (zeros -> mid grey when missing), ``normal`` unit vectors (zeros when
-    missing).
-    """
-    n = len(coord)
-    color = np.full((n, 3), 127.5, np.float32) if color is None else np.asarray(color, np.float32)
-    normal = np.zeros((n, 3), np.float32) if normal is None else np.asarray(normal, np.float32)
-    return np.concatenate(
-        [center_shift(np.asarray(coord, np.float32)), color / 127.5 - 1.0, normal], axis=1
-    ).astype(np.float32)
 
 
 def _crop(coord, centre, num):
@@ -145,7 +95,7 @@ def make_views(scene, grid_size, rng, **options):
         idx = _crop(coord, centre, num)
         first = idx if first is None else first
         c, col, nrm = augment_view(coord[idx], color[idx], normal[idx], rng, cfg)
-        views.append(dict(coord=c, origin_coord=coord[idx].copy(), feat=point_features(c, col, nrm)))
+        views.append(dict(coord=c, origin_coord=coord[idx].copy(), feat=model_input(c, col, nrm)))
     return views
 
 

@@ -1,12 +1,8 @@
-"""The thin layer that registers DOS into Pointcept's registries.
+"""Everything that touches Pointcept: registration, the hook, the model adapter, CPU mode and
+the config helpers. Importing this package does nothing; import what you need:
 
-Imported by `pointcept_dos` only when Pointcept is importable; everything here may import
-Pointcept at module level. Registered names (dashes or CamelCase, none taken by Pointcept):
-MODELS "DOS-v1m1" and "DOS-SpUNet-lite", LOSSES "SoftmapDistillationLoss",
-HOOKS "ZipfSinkhornHook".
+- `registration`: registers MODELS "DOS-v1m1" and "DOS-SpUNet-lite", LOSSES
+  "SoftmapDistillationLoss", HOOKS "ZipfSinkhornHook" (imports Pointcept);
+- `cpu_mode`: Pointcept's trainer on a machine without CUDA (import before Pointcept);
+- `config_paths`, `config_presets`: used by configs/dos (import nothing of Pointcept).
 """
-
-from .hooks import ZipfSinkhornHook
-from .model import DOSPointModel
-
-__all__ = ["DOSPointModel", "ZipfSinkhornHook"]

@@ -5,9 +5,9 @@ import torch.distributed as dist
 from pointcept.engines.hooks.builder import HOOKS
 from pointcept.engines.hooks.default import HookBase
 
-from ..prototype_usage import usage_statistics
-from ..schedules import WarmupConstantSchedule
-from ..validation import check_positive_int, check_real
+from ..core.prototype_usage import usage_statistics
+from ..core.schedules import warmup_schedule
+from ..core.validation import check_positive_int, check_real
 
 
 def _ratio_schedule(name, spec):
@@ -17,11 +17,7 @@ def _ratio_schedule(name, spec):
     unknown = set(spec) - {"start", "end", "warmup_ratio"}
     if unknown:
         raise ValueError(f"{name} has unknown keys {sorted(unknown)}")
-    ratio = spec.get("warmup_ratio", 0.05)
-    check_real(f"{name}.warmup_ratio", ratio, low=0.0, high=1.0)
-    return lambda step, total: WarmupConstantSchedule(
-        spec["start"], spec["end"], int(total * ratio)
-    )(step)
+    return warmup_schedule(spec["start"], spec["end"], spec.get("warmup_ratio", 0.05))
 
 
 @HOOKS.register_module()

@@ -3,14 +3,11 @@
 
 from pointcept.engines.hooks.default import HookBase
 from pointcept.models.builder import MODELS
-from pointcept.models.losses.builder import LOSSES
 
 from ..backbones import SpUNetLite
 from ..models import DOSv1m1
-from ..softmap_loss import SoftmapDistillationLoss
 
 MODELS.register_module("DOS-SpUNet-lite", module=SpUNetLite)
-LOSSES.register_module("SoftmapDistillationLoss", module=SoftmapDistillationLoss)
 
 
 @MODELS.register_module("DOS-v1m1")

@@ -23,16 +23,18 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from ..backbones import build_backbone
-from ..ema import ema_update_
-from ..masking import patch_visibility
-from ..neighbours import knn
-from ..prototype_head import PrototypeHead
-from ..schedules import CosineSchedule, WarmupConstantSchedule
-from ..softmap_loss import SoftmapDistillationLoss
-from ..validation import check_choice, check_positive_int, check_real
-from ..zipf_prior import zipf_prior
-from ..zipf_sinkhorn import zipf_sinkhorn
-from .backbone_output import input_features, loss_points
+from ..core.ema import ema_update_
+from ..core.masking import patch_visibility
+from ..core.neighbours import knn
+from ..core.prototype_head import PrototypeHead
+from ..core.prototype_usage import prototype_counts
+from ..core.schedules import cosine_schedule, warmup_schedule
+from ..core.softmap_loss import SoftmapDistillationLoss
+from ..core.validation import check_choice, check_positive_int, check_real
+from ..core.voxel_grid import grid_coord
+from ..core.zipf_prior import zipf_prior
+from ..core.zipf_sinkhorn import zipf_sinkhorn
+from .loss_points import loss_points
 
 VIEW_KEYS = ("global_coord", "global_origin_coord", "global_feat", "global_offset")
 
@@ -123,11 +125,11 @@ class DOSv1m1(nn.Module):
 
         # schedules as functions of (step, total_steps); a hook may replace any of them
         self.schedules = dict(
-            teacher_temp=lambda step, total: WarmupConstantSchedule(
-                teacher_temp_start, teacher_temp_base, int(total * teacher_temp_warmup_ratio)
-            )(step),
-            momentum=lambda step, total: CosineSchedule(momentum_base, momentum_final, total)(step),
-            zipf_alpha=lambda step, total: zipf_alpha,
+            teacher_temp=warmup_schedule(
+                teacher_temp_start, teacher_temp_base, teacher_temp_warmup_ratio
+            ),
+            momentum=cosine_schedule(momentum_base, momentum_final),
+            zipf_alpha=warmup_schedule(zipf_alpha, zipf_alpha, 0.0),
         )
         self.teacher_temp, self.momentum, self.zipf_alpha = (
             teacher_temp_start, momentum_base, zipf_alpha,
@@ -208,15 +210,12 @@ class DOSv1m1(nn.Module):
         coord = data_dict["global_coord"]
         # one voxel grid for the whole batch, shared by teacher and student so that the
         # student's visible voxels are exactly the teacher's
-        grid_coord = torch.div(
-            coord - coord.min(0).values, grid_size, rounding_mode="floor"
-        ).int()
         return dict(
             coord=coord,
             origin_coord=data_dict["global_origin_coord"],
             feat=data_dict["global_feat"],
             offset=offset,
-            grid_coord=grid_coord,
+            grid_coord=grid_coord(coord, grid_size),
             grid_size=grid_size,
         )
 
@@ -259,15 +258,13 @@ class DOSv1m1(nn.Module):
             scope=self.sinkhorn_scope,
             group=self._sinkhorn_group(),
         )
-        return self.criterion(student["cos"][keep], target, offset)
+        return self.criterion(student["cos"][keep], dict(softmap=target, offset=offset))
 
     def forward(self, data_dict):
         view = self._views(data_dict)
         with torch.no_grad():
             teacher = self._encode(self.teacher, view)
-            self.usage_counts += torch.bincount(
-                teacher["cos"].argmax(dim=1), minlength=self.num_prototypes
-            ).to(self.usage_counts)
+            self.usage_counts += prototype_counts(teacher["cos"]).to(self.usage_counts)
         visible = patch_visibility(
             view["coord"].float(), view["offset"], self.mask_size, self.mask_ratio,
             self.mask_generator,
@@ -286,17 +283,3 @@ class DOSv1m1(nn.Module):
                 loss = loss + weight * result[f"{name}_loss"]
         result["loss"] = loss
         return result
-
-    # ----- features --------------------------------------------------------------------
-    @torch.no_grad()
-    def extract_features(self, point, use_teacher=True):
-        """[N, C] backbone features at the points of `point` (dict with coord [N, 3] metres,
-        feat [N, Cin], offset [B], grid_size metres), every encoder level concatenated."""
-        branch = self.teacher if use_teacher else self.student
-        point = dict(point)
-        if "grid_coord" not in point:
-            point["grid_coord"] = torch.div(
-                point["coord"] - point["coord"].min(0).values, point["grid_size"],
-                rounding_mode="floor",
-            ).int()
-        return input_features(branch["backbone"](point))

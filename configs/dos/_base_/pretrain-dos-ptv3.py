@@ -7,9 +7,13 @@ on the data: batch size and workers, `model.backbone.in_channels`, `model.mask_s
 `model.match_radius`, the epochs and `data`.
 """
 
-from pointcept_dos.config_paths import pointcept_config as __pointcept_config
-from pointcept_dos.config_presets import ptv3m2 as __ptv3m2
-from pointcept_dos.config_presets import pretrain_hooks as __pretrain_hooks
+from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
+
+# Registers DOS-v1m1, ZipfSinkhornHook and SoftmapDistillationLoss in Pointcept's registries,
+# so that Pointcept's own tools/train.py runs these configs too (registered_type: see there)
+from pointcept_dos.integration.registration import registered_type as __registered_type
+from pointcept_dos.integration.config_presets import ptv3m2 as __ptv3m2
+from pointcept_dos.integration.config_presets import pretrain_hooks as __pretrain_hooks
 
 _base_ = [__pointcept_config("_base_/default_runtime.py")]
 
@@ -25,7 +29,7 @@ enable_wandb = False
 
 # model settings
 model = dict(
-    type="DOS-v1m1",
+    type=__registered_type("DOS-v1m1"),
     # PT-v3m2 base encoder, traceable; in_channels: set by the dataset config
     backbone=__ptv3m2("pretrain", in_channels=None),
     teacher_custom=dict(attn_drop=0.0, proj_drop=0.0, drop_path=0.0),

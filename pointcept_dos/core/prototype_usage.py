@@ -6,11 +6,11 @@ import math
 import torch
 
 
-def prototype_usage(teacher_logits):
-    """[N, K] teacher scores -> [K] float64 share of points whose strongest prototype is k."""
-    hard = teacher_logits.argmax(dim=1)
-    counts = torch.bincount(hard, minlength=teacher_logits.shape[1]).double()
-    return counts / counts.sum().clamp_min(1.0)
+def prototype_counts(scores):
+    """[N, K] teacher scores (cosines or logits) -> [K] int64 number of points whose strongest
+    prototype is k. The one usage count of the package: summed over steps by the model, over
+    scenes by the demo report, normalised by `usage_statistics`'s callers."""
+    return torch.bincount(scores.argmax(dim=1), minlength=scores.shape[1])
 
 
 def usage_statistics(usage, prior, top=10):

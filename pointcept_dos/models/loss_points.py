@@ -1,8 +1,6 @@
-"""Reading a backbone's output at the points where DOS computes its loss.
+"""The points where DOS computes its loss, read off a backbone's output.
 
-Backbones disagree on what they return: SpUNet-v1m1 and ours return an [N, C] tensor at the
-input points; PT-v3m2 in encoder mode returns its coarsest Point, whose `pooling_parent` chain
-leads back to the input. DOS, like Sonata, up-casts PTv3's encoder `up_cast_level` levels by
+DOS, like Sonata, up-casts PTv3's encoder `up_cast_level` levels by
 concatenating each level's features onto its parent's, and computes its loss on the points of
 that level (stride 4 = 0.08 m for 0.02 m input voxels with the default 2). Backbones that
 answer at input resolution are average-pooled onto voxels `pool_stride` times the input grid
@@ -11,14 +9,8 @@ for the loss, which keeps the two families at one loss resolution (and bounds th
 
 import torch
 
-from ..segments import batch_to_offset, offset_to_batch
-
-
-def _up_cast_once(point):
-    parent = point.pop("pooling_parent")
-    inverse = point.pop("pooling_inverse")
-    parent.feat = torch.cat([parent.feat, point.feat[inverse]], dim=-1)
-    return parent
+from ..backbones.outputs import up_cast_once
+from ..core.segments import batch_to_offset, offset_to_batch
 
 
 def _pool(feat, backbone_input, stride):
@@ -51,7 +43,7 @@ def loss_points(output, backbone_input, up_cast_level, pool_stride=1):
         for _ in range(up_cast_level):
             if "pooling_parent" not in point.keys():
                 break
-            point = _up_cast_once(point)
+            point = up_cast_once(point)
         if "pooling_parent" in point.keys():
             return dict(feat=point.feat, origin_coord=point.origin_coord, offset=point.offset)
         point = point.feat
@@ -63,13 +55,3 @@ def loss_points(output, backbone_input, up_cast_level, pool_stride=1):
         offset=backbone_input["offset"],
     )
 
-
-def input_features(output):
-    """-> [N, C] features at the input points, every encoder level concatenated (as
-    Pointcept's DefaultSegmentorV2 does for a PT-v3m2 encoder: 1232 channels by default)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    point = output
-    while "pooling_parent" in point.keys():
-        point = _up_cast_once(point)
-    return point.feat

@@ -44,16 +44,21 @@ def softmap_distillation_loss(student_logits, target, offset):
     return kl.sum() / (num_scenes * student_logits.shape[1])
 
 
-
 class SoftmapDistillationLoss(torch.nn.Module):
     """Module form of `softmap_distillation_loss`, registered in Pointcept's LOSSES.
+
+    Follows Pointcept's criterion contract, `criterion(pred, target)`, so it can be built by
+    `build_criteria([dict(type="SoftmapDistillationLoss", student_temp=0.1)])` and summed with
+    other criteria.
 
     Args:
         student_temp: tau_S; the student's cosine scores are divided by it (0.1 in DOS).
         loss_weight: scale of the returned loss.
     Forward:
-        (student_cos [N, K] cosine scores at visible points, target [N, K] softmaps,
-         offset [B]) -> scalar weighted KL.
+        pred: [N, K] student cosine scores at the visible (matched) points.
+        target: dict(softmap=[N, K] target softmaps from `zipf_sinkhorn`, offset=[B] the
+            scenes of both).
+        -> scalar weighted KL (nats).
     """
 
     def __init__(self, student_temp=0.1, loss_weight=1.0):
@@ -63,6 +68,12 @@ class SoftmapDistillationLoss(torch.nn.Module):
         self.student_temp = student_temp
         self.loss_weight = loss_weight
 
-    def forward(self, student_cos, target, offset):
-        loss = softmap_distillation_loss(student_cos / self.student_temp, target, offset)
+    def forward(self, pred, target):
+        if not isinstance(target, dict) or not {"softmap", "offset"} <= set(target):
+            raise TypeError(
+                "target must be dict(softmap=[N, K] tensor, offset=[B] tensor), got "
+                f"{type(target).__name__}"
+                + (f" with keys {sorted(target)}" if isinstance(target, dict) else "")
+            )
+        loss = softmap_distillation_loss(pred / self.student_temp, target["softmap"], target["offset"])
         return loss * self.loss_weight

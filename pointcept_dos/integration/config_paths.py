@@ -5,7 +5,7 @@ restating them, and Pointcept keeps its configs in the checkout, not in the pack
 import this as a dunder name so that Pointcept's Config, which keeps every top-level name not
 starting with "__", does not store a function in the parsed config:
 
-    from pointcept_dos.config_paths import pointcept_config as __pointcept_config
+    from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
     _base_ = [__pointcept_config("_base_/default_runtime.py")]
 """
 

@@ -6,6 +6,7 @@ instead of surfacing later as a NaN loss.
 """
 
 import math
+import numbers
 
 import torch
 
@@ -50,19 +51,25 @@ def check_offset(offset, num_points, name="offset"):
         )
 
 
+def _is_int(value):
+    # numbers.Integral admits numpy integer scalars; a bool is an int to Python, never meant here
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_non_negative_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not _is_int(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
 
 def check_real(name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
-    """Require a finite real in the interval given; the message states the interval."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Require a finite real in the interval given; the message states the interval.
+    Python and numpy scalars are accepted (numbers.Real), bools are not."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     ok = ok and math.isfinite(value)
     if ok:
         ok = (value > low if low_open else value >= low) and (

@@ -57,9 +57,11 @@ import types
 
 import torch
 
+from ..core.neighbours import knn
+
 __all__ = ["enable_cpu_mode", "cpu_config", "knn_query", "applied_patches", "is_enabled"]
 
-logger = logging.getLogger("pointcept_dos.cpu_mode")
+logger = logging.getLogger(__name__)
 
 # name -> one-line reason; filled by enable_cpu_mode, in order of application
 _APPLIED: dict = {}
@@ -95,9 +97,6 @@ def knn_query(nsample, xyz, offset, new_xyz=None, new_offset=None):
     Returns (idx int32 (m, nsample), dist float32 (m, nsample)), neighbours sorted by increasing
     Euclidean distance, searched only in the query's own segment; missing neighbours are -1 / 1e5.
     """
-    # imported at call time: this module is loaded before the package (see tools/_dos_entry.py)
-    from pointcept_dos.neighbours import knn
-
     if new_xyz is None or new_offset is None:
         new_xyz, new_offset = xyz, offset
     if len(offset) != len(new_offset):

@@ -1,0 +1,146 @@
+"""``extract_features``: per-point features of a DOS backbone for any point cloud.
+
+Inputs are checked where they enter: every array finite, colours 0-255, coordinates in metres,
+a positive grid size; each error names the argument, the value and what was expected. The
+cloud is centred in float64 before the float32 cast, so a frame far from the origin (UTM)
+gives the features of the same cloud near it.
+"""
+
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..backbones import input_point_features
+from ..core.voxel_grid import grid_coord
+from ..data.grid_sampling import grid_sample
+from ..data.model_input import center_shift, model_input
+from .load_backbone import DEFAULT_GRID_SIZE, load_dos_backbone
+
+# voxels along one axis above which coordinates are taken for millimetres (at 0.02 m: 2 km)
+_MAX_VOXELS_PER_AXIS = 100_000
+
+
+def _finite_array(name, value, shape):
+    value = np.asarray(value)
+    if value.shape != shape:
+        raise ValueError(f"{name} must be an array of shape {shape}, got shape {value.shape}")
+    if not np.issubdtype(value.dtype, np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {value.dtype}")
+    bad = ~np.isfinite(value).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{name} holds NaN or Inf in {int(bad.sum())} of {len(value)} points (first at row "
+            f"{int(np.flatnonzero(bad)[0])}): expected finite values"
+        )
+    return value
+
+
+def check_cloud(coord, color, normal, grid_size):
+    """Validate one cloud for `extract_features`; returns (coord, color, normal, grid_size)."""
+    coord = np.asarray(coord)
+    if coord.ndim != 2 or coord.shape[1] != 3:
+        raise ValueError(f"coord must be an [N, 3] array of metres, got shape {coord.shape}")
+    if len(coord) == 0:
+        raise ValueError("coord is empty: expected at least one point")
+    coord = _finite_array("coord", coord, coord.shape)
+    if isinstance(grid_size, bool) or not isinstance(grid_size, (int, float, np.number)) or not (
+        math.isfinite(grid_size) and grid_size > 0
+    ):
+        raise ValueError(f"grid_size must be a positive number of metres, got {grid_size!r}")
+    extent = float((coord.max(0).astype(np.float64) - coord.min(0)).max())
+    if extent / grid_size > _MAX_VOXELS_PER_AXIS:
+        raise ValueError(
+            f"coord spans {extent:.6g} units along one axis, {extent / grid_size:.3g} voxels of "
+            f"grid_size={grid_size} m: expected metres (millimetres? divide coord by 1000)"
+        )
+    if color is not None:
+        color = _finite_array("color", color, coord.shape)
+        low, high = float(color.min()), float(color.max())
+        if low < 0 or high > 255:
+            raise ValueError(f"color must be RGB in 0..255, got values in [{low:g}, {high:g}]")
+        if np.issubdtype(color.dtype, np.floating) and 0 < high <= 1.0:
+            raise ValueError(
+                f"color must be RGB in 0..255, got a float array in [{low:g}, {high:g}]: "
+                "looks like 0..1 colours; multiply them by 255"
+            )
+    if normal is not None:
+        normal = _finite_array("normal", normal, coord.shape)
+    return coord, color, normal, float(grid_size)
+
+
+def _backbone_of(model_or_path):
+    """-> (backbone module, grid size it was trained at or None)."""
+    if isinstance(model_or_path, (str, os.PathLike)):
+        backbone = load_dos_backbone(os.fspath(model_or_path))
+        return backbone, backbone.dos_grid_size
+    if isinstance(model_or_path, nn.Module):
+        if hasattr(model_or_path, "teacher") and "backbone" in getattr(model_or_path, "teacher"):
+            return model_or_path.teacher["backbone"], None  # a DOS model: its teacher
+        return model_or_path, getattr(model_or_path, "dos_grid_size", None)
+    raise TypeError(
+        f"model_or_path must be a checkpoint path, a DOS model or a backbone, "
+        f"got {type(model_or_path).__name__}"
+    )
+
+
+@torch.no_grad()
+def backbone_point_features(backbone, coord, feat, grid_size):
+    """Run ``backbone`` (its train / eval mode kept) on one cloud of grid-sampled points.
+
+    coord [M, 3] metres (centred in float64 here), feat [M, Cin] numpy -> [M, C] float32
+    tensor: every level of the backbone brought back to the points (`input_point_features`)."""
+    coord_t = torch.from_numpy(center_shift(coord))
+    point = dict(
+        coord=coord_t,
+        feat=torch.from_numpy(np.ascontiguousarray(feat, np.float32)),
+        offset=torch.tensor([len(coord)], dtype=torch.long),
+        grid_size=float(grid_size),
+        grid_coord=grid_coord(coord_t, grid_size),
+    )
+    return input_point_features(backbone(point)).float()
+
+
+def extract_features(model_or_path, coord, color=None, normal=None, grid_size=None):
+    """[N, C] numpy float32 features, one row for every input point.
+
+    Args:
+        model_or_path: checkpoint path, a backbone from :func:`load_dos_backbone`, or a
+            ``DOSv1m1`` model (its teacher backbone is used).
+        coord: [N, 3] point coordinates in metres (any frame; z up as in ScanNet).
+        color: [N, 3] RGB 0-255, or None (mid grey).
+        normal: [N, 3] unit normals, or None (zeros).
+        grid_size: voxel side (metres) of the grid sampling; None takes the checkpoint's
+            pretraining grid size (0.02 when unknown). Use the pretraining value.
+    Returns:
+        C = the backbone's levels concatenated at the points (PT-v3m2 base: 1232; a
+        U-Net that answers at its input points: its output width).
+    The cloud is grid-sampled (first point per voxel), run through the backbone in eval
+    mode, and every input point receives the features of its voxel's point.
+    """
+    backbone, trained_grid = _backbone_of(model_or_path)
+    if grid_size is None:
+        grid_size = trained_grid or DEFAULT_GRID_SIZE
+    coord, color, normal, grid_size = check_cloud(coord, color, normal, grid_size)
+    coord = center_shift(coord).astype(np.float64)  # float64 -> float32 after centring
+    keep, inverse = grid_sample(coord, grid_size)
+    feat = model_input(
+        coord[keep],
+        None if color is None else color[keep],
+        None if normal is None else normal[keep],
+    )
+    in_channels = getattr(backbone, "in_channels", feat.shape[1])
+    if in_channels != feat.shape[1]:
+        raise ValueError(
+            f"backbone expects {in_channels} input channels; extract_features builds "
+            f"{feat.shape[1]} (coord + colour + normal)"
+        )
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        out = backbone_point_features(backbone, coord[keep], feat, grid_size)
+    finally:
+        backbone.train(was_training)
+    return out.numpy()[inverse]

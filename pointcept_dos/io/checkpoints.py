@@ -1,0 +1,90 @@
+"""Reading and writing DOS checkpoints (Pointcept's format: a dict whose `state_dict` holds the
+model's keys, with a `module.` prefix when saved from DDP).
+
+Checkpoints are read with `torch.load(weights_only=True)`: ours and Pointcept's hold only
+tensors and plain containers, and a pickle that needs anything else (code to run) is refused.
+"""
+
+import os
+import pickle
+
+import torch
+
+from .atomic import atomic_write
+
+BRANCHES = ("student", "teacher")
+# where a backbone may sit in a checkpoint, for `branch="any"`: the EMA teacher first (what
+# Sonata releases), then the student, then a segmentor's `backbone` (probe / fine-tune runs)
+_ANY_PREFIXES = ("teacher.backbone.", "student.backbone.", "backbone.")
+
+
+def read_checkpoint(path):
+    """The checkpoint dict at `path`, loaded on the CPU, weights only.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: naming `path`, when the file is empty, truncated, not a torch file, holds
+            objects other than tensors and plain containers (a crafted pickle), or is not a
+            dict with a `state_dict`.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r}")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"checkpoint {path!r} is empty (0 bytes): expected a .pth written by torch.save")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"checkpoint {path!r} holds objects other than tensors and plain containers, refused "
+            f"for safety (weights_only=True): {str(err).splitlines()[0]}"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ValueError(
+            f"checkpoint {path!r} is not a readable torch file (truncated or foreign?): "
+            f"{str(err).splitlines()[0]}"
+        ) from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(
+            f"checkpoint {path!r} is not a Pointcept checkpoint: expected a dict with 'state_dict', "
+            f"got {found}"
+        )
+    return checkpoint
+
+
+def write_checkpoint(path, state_dict, **extra):
+    """Write dict(state_dict=state_dict, **extra) to `path` atomically (Pointcept's format).
+    `extra` must hold only tensors and plain containers, so `read_checkpoint` can load it."""
+    with atomic_write(path, "wb") as f:
+        torch.save(dict(state_dict=state_dict, **extra), f)
+
+
+def strip_module(state_dict):
+    """Drop DDP's `module.` prefix when every key has it."""
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        return {k[len("module."):]: v for k, v in state_dict.items()}
+    return dict(state_dict)
+
+
+def backbone_state_dict(state_dict, branch="student"):
+    """The backbone of one branch, keyed as the backbone module itself (no prefix).
+
+    Args:
+        state_dict: a DOS model's state dict (`student.backbone.*`, `teacher.backbone.*`).
+        branch: "student" (what Sonata's probe configs load), "teacher" (the EMA), or "any":
+            the teacher, else the student, else a segmentor's `backbone.*`.
+    """
+    if branch not in BRANCHES + ("any",):
+        raise ValueError(f"branch must be one of {BRANCHES + ('any',)}, got {branch!r}")
+    prefixes = _ANY_PREFIXES if branch == "any" else (f"{branch}.backbone.",)
+    state = strip_module(state_dict)
+    for prefix in prefixes:
+        backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if backbone:
+            return backbone
+    roots = sorted({k.split(".")[0] for k in state})
+    raise KeyError(
+        f"no {' / '.join(p + '*' for p in prefixes)} keys: not a DOS checkpoint? "
+        f"top-level keys: {roots[:8]}"
+    )
