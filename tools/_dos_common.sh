@@ -61,6 +61,16 @@ dos_from_caller() {
   esac
 }
 
+# Where experiments go: exp/ in the repository root, as Pointcept; DOS_EXP_ROOT (a folder, made
+# absolute from the caller's directory) moves them elsewhere, e.g. a scratch disk or a test's tmp.
+dos_exp_root() {
+  if [ -z "${DOS_EXP_ROOT}" ]; then
+    echo "${ROOT_DIR}/exp"
+  else
+    mkdir -p "$(dos_from_caller "${DOS_EXP_ROOT}")" && (cd "${CALLER_DIR}" && cd "${DOS_EXP_ROOT}" && pwd)
+  fi
+}
+
 # Defaults of the flags both scripts take (Pointcept's); each script sets WEIGHT (and RESUME).
 PYTHON=python
 DATASET=scannet

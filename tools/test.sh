@@ -23,11 +23,11 @@ dos_resolve_gpus
 
 dos_print_settings
 
-EXP_DIR=exp/${DATASET}/${EXP_NAME}
+EXP_DIR=$(dos_exp_root)/${DATASET}/${EXP_NAME}
 MODEL_DIR=${EXP_DIR}/model
 
 if [ "${CONFIG}" = "None" ]; then
-  CONFIG_PATH=${ROOT_DIR}/${EXP_DIR}/config.py
+  CONFIG_PATH=$(cd "$EXP_DIR" && pwd)/config.py
   if [ ! -f "$CONFIG_PATH" ]; then
     echo "error: no experiment config at $CONFIG_PATH (train first, or pass -c)" >&2
     exit 2

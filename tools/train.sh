@@ -25,14 +25,14 @@ dos_resolve_gpus
 
 dos_print_settings
 
-EXP_DIR=exp/${DATASET}/${EXP_NAME}
+EXP_DIR=$(dos_exp_root)/${DATASET}/${EXP_NAME}
 MODEL_DIR=${EXP_DIR}/model
 CODE_DIR=${EXP_DIR}/code
 
 echo " =========> CREATE EXP DIR <========="
-echo "Experiment dir: $ROOT_DIR/$EXP_DIR"
+echo "Experiment dir: $EXP_DIR"
 if [ "${RESUME}" = true ] && [ -d "$EXP_DIR" ]; then
-  CONFIG_PATH=${ROOT_DIR}/${EXP_DIR}/config.py
+  CONFIG_PATH=$(cd "$EXP_DIR" && pwd)/config.py
   WEIGHT=$MODEL_DIR/model_last.pth
 else
   RESUME=false
@@ -50,7 +50,7 @@ fi
 echo "Loading config in: $CONFIG_PATH"
 # Pointcept's script replaces PYTHONPATH; we prepend, so the pip-installed pointcept-dos (and
 # anything else the user set) stays importable.
-export PYTHONPATH="${ROOT_DIR}/${CODE_DIR}${PYTHONPATH:+:${PYTHONPATH}}"
+export PYTHONPATH="$(cd "$CODE_DIR" && pwd)${PYTHONPATH:+:${PYTHONPATH}}"
 echo "Running code in: $CODE_DIR"
 
 if [ "${WEIGHT}" != "None" ]; then
