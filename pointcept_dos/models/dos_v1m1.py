@@ -158,6 +158,19 @@ class DOSv1m1(nn.Module):
         # teacher's hard prototype counts since the last read; not saved in checkpoints
         self.register_buffer("usage_counts", torch.zeros(num_prototypes), persistent=False)
 
+    # ----- checkpoint state beyond parameters ------------------------------------------
+    def get_extra_state(self):
+        """The masking generator's state travels in `state_dict()` (key `_extra_state`), so a
+        resumed run continues the mask sequence instead of replaying the masks of step 0."""
+        return dict(mask_generator=self.mask_generator.get_state())
+
+    def set_extra_state(self, state):
+        if not isinstance(state, dict) or "mask_generator" not in state:
+            raise ValueError(
+                f"DOS-v1m1 extra state must be dict(mask_generator=ByteTensor), got {state!r:.80}"
+            )
+        self.mask_generator.set_state(state["mask_generator"])
+
     # ----- schedules -------------------------------------------------------------------
     def set_step(self, step, total_steps):
         """Evaluate every schedule at global `step` of `total_steps`."""
