@@ -9,8 +9,12 @@ leak gradient.
 
 import torch
 
-from .segments import offset_to_bounds
+from .segments import offset_to_batch, offset_to_bounds
 from .validation import check_matrix, check_offset, check_real
+
+# a target column of one scene must sum to 1 (or 0: no point may take the prototype); loose
+# enough for bf16 targets, tight enough to catch a plan (columns w_k) or raw scores
+_TARGET_SUM_TOLERANCE = 1e-2
 
 
 def scene_log_softmaps(logits, offset):
@@ -20,17 +24,55 @@ def scene_log_softmaps(logits, offset):
     )
 
 
+def _check_values(student_logits, target, offset):
+    """NaN / Inf scores, NaN / Inf / negative targets, target columns not summing to 1 per
+    scene: one host sync when all is well, the details only on failure."""
+    target = target.detach().float()
+    student_ok = torch.isfinite(student_logits.detach()).all()
+    target_ok = (torch.isfinite(target) & (target >= 0)).all()
+    sums = target.new_zeros(len(offset), target.shape[1])
+    sums.index_add_(0, offset_to_batch(offset), target)
+    sums_ok = (((sums - 1).abs() <= _TARGET_SUM_TOLERANCE) | (sums == 0)).all()
+    if bool(student_ok & target_ok & sums_ok):
+        return
+    if not student_ok:
+        bad = int((~torch.isfinite(student_logits.detach())).sum())
+        raise ValueError(
+            f"student_logits hold {bad} NaN or Inf entries: expected finite scores (the student "
+            "diverged, or a temperature of 0 divided them)"
+        )
+    if not target_ok:
+        nan = int((~torch.isfinite(target)).sum())
+        negative = int((target < 0).sum())
+        raise ValueError(
+            f"target holds {nan} NaN or Inf and {negative} negative entries: expected softmaps "
+            "(finite, >= 0) as zipf_sinkhorn returns"
+        )
+    scene, proto = (int(i) for i in torch.nonzero(((sums - 1).abs() > _TARGET_SUM_TOLERANCE)
+                                                  & (sums != 0))[0])
+    raise ValueError(
+        f"target column {proto} of scene {scene} sums to {float(sums[scene, proto]):.6g}: expected "
+        "each scene's column to sum to 1 (a softmap over its points, as zipf_sinkhorn returns) "
+        "or to 0"
+    )
+
+
 def softmap_distillation_loss(student_logits, target, offset):
     """KL(target softmap || student softmap), mean over prototypes and non-empty scenes.
 
     Args:
-        student_logits: [N, K] student scores at the visible points, already divided by the
-            student temperature (0.1 by default in DOS).
-        target: [N, K] target softmaps from `zipf_sinkhorn`, each scene's column summing to 1.
+        student_logits: [N, K] finite student scores at the visible points, already divided
+            by the student temperature (0.1 by default in DOS).
+        target: [N, K] target softmaps from `zipf_sinkhorn`: finite, >= 0, each scene's
+            column summing to 1 (or to 0 for a prototype no point of the scene may take).
         offset: [B] int cumulative point counts per scene, shared by both.
     Returns:
         scalar loss (nats), differentiable w.r.t. `student_logits`; 0 iff the student's
         softmaps equal the target.
+    Raises:
+        ValueError: naming the argument, for NaN / Inf student scores, NaN / Inf / negative
+            targets, target columns that do not sum to 1 (or 0) per scene, a bad offset, or
+            an offset with no non-empty scene.
     """
     check_matrix("student_logits", student_logits)
     check_matrix("target", target, *student_logits.shape)
@@ -38,6 +80,7 @@ def softmap_distillation_loss(student_logits, target, offset):
     num_scenes = int((torch.diff(offset, prepend=offset.new_zeros(1)) > 0).sum())
     if num_scenes == 0:
         raise ValueError("offset describes no non-empty scene: nothing to distil")
+    _check_values(student_logits, target, offset)
     target = target.detach().to(torch.float32)
     log_student = scene_log_softmaps(student_logits.float(), offset)
     kl = torch.xlogy(target, target) - target * log_student
