@@ -729,9 +729,6 @@ def test_cli_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"pointcept-dos {__version__}"
-    run = subprocess.run([sys.executable, "-m", "pointcept_dos.cli", "--version"], capture_output=True,
-                         text=True)
-    assert run.returncode == 0 and run.stdout.strip() == f"pointcept-dos {__version__}"
 
 
 # ----- 7. randomised ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ the same arguments ends with the same weights and history as one that never stop
 finished run (``model_last.pth`` with the same settings) is loaded instead of trained again.
 """
 
+import contextlib
 import hashlib
 import json
 import math
@@ -192,7 +193,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         saved = read_checkpoint(checkpoint)
         _same_run(checkpoint, saved, run_cfg)
         model.load_state_dict(saved["state_dict"])
-        if os.path.exists(resume):
+        with contextlib.suppress(FileNotFoundError):
             os.remove(resume)  # left by a run killed between its last two writes
         log(f"pretrained alpha={model_cfg['zipf_alpha']:g}: reusing the finished run {checkpoint}")
         return dict(model=model, history=saved["history"], checkpoint=checkpoint,
@@ -269,7 +270,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
     write_checkpoint(checkpoint, model.state_dict(), cfg=run_cfg, history=history,
                      seconds=seconds, epoch=0, iter=total)
     _write_log(log_path, history)
-    if os.path.exists(resume):
+    with contextlib.suppress(FileNotFoundError):
         os.remove(resume)
     first, last = history[0], history[-1]
     log(
