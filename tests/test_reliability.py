@@ -122,17 +122,26 @@ def test_new_and_empty_folders_are_claimed_with_a_manifest(tmp_path):
     # the same settings again: the earlier run is resumed, not restarted
     state, _ = prepare_output_folder(str(tmp_path / "empty"), settings, RUN_DIRS)
     assert state == "resume"
+    # empty folders of the demo's own names hold nothing to lose
+    (tmp_path / "bare" / "data" / "scannet").mkdir(parents=True)
+    assert prepare_output_folder(str(tmp_path / "bare"), settings, RUN_DIRS)[0] == "new"
 
 
-@pytest.mark.parametrize("case", ["user file", "other settings", "larger earlier run",
-                                  "file beside a run", "changed scene", "out is a file"])
+@pytest.mark.parametrize("case", ["user file", "user folder", "other settings", "larger earlier run",
+                                  "file beside a run", "folder beside a run", "changed scene",
+                                  "out is a file"])
 def test_refused_before_writing_a_byte(tmp_path, capsys, case):
     out = tmp_path / "out"
-    expect = {"user file": "did not write", "other settings": "steps 7 (now 6)",
-              "larger earlier run": "train_scenes 24 (now 6)", "file beside a run": "notes.txt",
+    expect = {"user file": "1 files or folders the demo did not write "
+                           "(data/scannet/train/scene0000_00/coord.npy)",
+              "user folder": "did not write (photos)",
+              "other settings": "steps 7 (now 6)", "larger earlier run": "train_scenes 24 (now 6)",
+              "file beside a run": "report/notes.txt", "folder beside a run": "(photos)",
               "changed scene": "changed since the demo wrote", "out is a file": "is a file"}[case]
     if case == "out is a file":
         out.write_text("mine")
+    elif case == "user folder":
+        (out / "photos").mkdir(parents=True)
     elif case == "user file":
         (out / "data" / "scannet" / "train" / "scene0000_00").mkdir(parents=True)
         np.save(out / "data" / "scannet" / "train" / "scene0000_00" / "coord.npy", np.ones((5, 3)))
@@ -144,6 +153,8 @@ def test_refused_before_writing_a_byte(tmp_path, capsys, case):
         if case == "file beside a run":
             (out / "report").mkdir()
             (out / "report" / "notes.txt").write_text("mine")
+        if case == "folder beside a run":
+            (out / "photos").mkdir()
         if case == "changed scene":
             np.save(out / DATA_ROOT / "train" / "scene0001_00" / "coord.npy", np.zeros((40, 3)))
     before = snapshot(tmp_path)
@@ -387,13 +398,15 @@ def test_crafted_pickle_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "model_last.pth"
     torch.save(dict(state_dict={}, cfg=_WritesAFile(marker)), evil)
-    with pytest.raises(ValueError, match=r"model_last.pth' refused: loading it would import and run (io|builtins)\.open"):
+    refused = r"model_last.pth' refused: loading it would import and run (io|builtins)\.open"
+    with pytest.raises(ValueError, match=refused):
         read_checkpoint(evil)
     with pytest.raises(ValueError, match="refused"):
         load_dos_backbone(evil)
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "export_backbone.py"), str(evil),
                           "-o", str(tmp_path / "backbone.pth")], capture_output=True, text=True)
-    assert run.returncode != 0 and "refused" in run.stderr and str(evil) in run.stderr
+    assert run.returncode == 2 and "error: checkpoint" in run.stderr and "refused" in run.stderr
+    assert str(evil) in run.stderr and "Traceback" not in run.stderr
     assert not marker.exists() and not (tmp_path / "backbone.pth").exists()
 
 
@@ -424,7 +437,8 @@ def real_checkpoint(tmp_path_factory):
     ("no state_dict", ValueError, r"expected a dict with 'state_dict', got \['epoch', 'model'\]"),
     ("state_dict not a dict", ValueError, r"expected 'state_dict' to be a dict of tensors, got list"),
 ])
-def test_bad_checkpoint_files_name_the_path_and_the_expectation(tmp_path, real_checkpoint, case, error, words):
+def test_bad_checkpoint_files_name_the_path_and_the_expectation(tmp_path, real_checkpoint, case, error,
+                                                               words):
     path = tmp_path / f"{case.replace(' ', '_')}.pth"
     if case == "folder":
         path.mkdir()
@@ -482,7 +496,8 @@ def cloud():
 
 
 def _bad(value, row, v):
-    value = np.array(value, dtype=np.result_type(value, np.float32) if np.isnan(v) or np.isinf(v) else value.dtype)
+    """A float64 copy of `value` with `v` at [row, 1]."""
+    value = np.array(value, dtype=np.float64)
     value[row, 1] = v
     return value
 
@@ -611,7 +626,8 @@ def _scene_target(n=30, k=6):
     ("student inf", r"student_logits hold 1 NaN or Inf entries"),
     ("target nan", r"target holds 1 NaN or Inf and 0 negative entries"),
     ("target negative", r"target holds 0 NaN or Inf and 1 negative entries"),
-    ("target not a softmap", r"target column \d of scene 0 sums to .*: expected each scene's column to sum to 1"),
+    ("target not a softmap",
+     r"target column \d of scene 0 sums to .*: expected each scene's column to sum to 1"),
 ])
 def test_loss_validates_its_inputs(case, words):
     torch.manual_seed(1)

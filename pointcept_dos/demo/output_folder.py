@@ -54,22 +54,20 @@ def sha256_file(path, sync=False):
     return digest.hexdigest()
 
 
-def _relative(parts):
-    return "/".join(parts)
-
-
-def _walk(root):
-    """Relative '/'-paths of the files and of the symbolic links under ``root`` (links not followed)."""
+def _walk(root, names):
+    """'/'-paths, relative to ``root``, of the files and of the symbolic links under its
+    top-level entries ``names``; a link is listed, never followed."""
     files, links = [], []
-    for folder, dirs, names in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        prefix = [] if rel == "." else rel.split(os.sep)
-        for name in dirs + names:
-            path = _relative(prefix + [name])
-            if os.path.islink(os.path.join(folder, name)):
-                links.append(path)
-            elif name in names:
-                files.append(path)
+    pending = list(names)
+    while pending:
+        rel = pending.pop()
+        path = os.path.join(root, *rel.split("/"))
+        if os.path.islink(path):
+            links.append(rel)
+        elif os.path.isdir(path):
+            pending.extend(f"{rel}/{name}" for name in os.listdir(path))
+        else:
+            files.append(rel)
     return sorted(files), sorted(links)
 
 
@@ -88,7 +86,7 @@ def _read_manifest(root):
 
 
 def _data_path(rel):
-    return _relative(DATA_ROOT.split(os.sep) + [rel])
+    return "/".join(DATA_ROOT.split(os.sep) + [rel])
 
 
 class _DemoPaths:
@@ -135,40 +133,46 @@ def _changed_scenes(root, scenes):
     return changed
 
 
+def _listing(paths, limit=5):
+    return ", ".join(paths[:limit]) + (" ..." if len(paths) > limit else "")
+
+
 def _inspect(root, settings, run_dirs, overwrite):
-    """-> ("new" | "resume", manifest or None), writing nothing; raises OutputFolderError."""
+    """-> ("new" | "resume", manifest or None), writing nothing; raises OutputFolderError.
+    Only the demo's own top-level entries are walked: a user's folders are never searched."""
     if os.path.exists(root) and not os.path.isdir(root):
         raise _refuse(root, "it is a file, not a folder", overwrite_helps=False)
-    if not os.path.isdir(root):
+    entries = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    if not entries:
         return "new", None
     manifest = _read_manifest(root)
     paths = _DemoPaths(run_dirs, manifest)
-    files, links = _walk(root)
-    for link in links:
-        if link.split("/")[0] in paths.top:
-            target = os.readlink(os.path.join(root, *link.split("/")))
-            raise _refuse(
-                root, f"{link} is a symbolic link (to {target}): the demo never writes through, "
-                "nor removes, a link in its own folders (" + ", ".join(sorted(paths.top)) + ")",
-                overwrite_helps=False,
-            )
-    if overwrite or not files and not links:
+    files, links = _walk(root, [e for e in entries if e in paths.top])
+    if links:
+        target = os.readlink(os.path.join(root, *links[0].split("/")))
+        raise _refuse(
+            root, f"{links[0]} is a symbolic link (to {target}): the demo never writes through, "
+            "nor removes, a link in its own folders (" + ", ".join(sorted(paths.top)) + ")",
+            overwrite_helps=False,
+        )
+    others = [e for e in entries if e not in paths.top]
+    if overwrite or not others and not files:  # nothing but empty folders of the demo's names
         return "new", manifest
     if manifest is None:
-        shown = ", ".join((files + links)[:5]) + (" ..." if len(files + links) > 5 else "")
-        raise _refuse(root, f"it holds {len(files + links)} files the demo did not write ({shown})")
+        found = others + files
+        raise _refuse(root, f"it holds {len(found)} files or folders the demo did not write "
+                      f"({_listing(found)})")
     if manifest["settings"] != settings:
         raise _refuse(root, "it holds a demo run with other settings: "
                       + _differences(manifest["settings"], settings))
-    foreign = [path for path in files if not paths.owns(path)] + links
+    foreign = others + [path for path in files if not paths.owns(path)]
     if foreign:
-        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise _refuse(root, f"next to an earlier demo run it holds {len(foreign)} files the demo "
-                      f"did not write ({shown})")
+        raise _refuse(root, f"next to an earlier demo run it holds {len(foreign)} files or folders "
+                      f"the demo did not write ({_listing(foreign)})")
     changed = _changed_scenes(root, manifest.get("scenes") or {})
     if changed:
         raise _refuse(root, f"{len(changed)} scene files changed since the demo wrote them "
-                      f"({', '.join(changed[:3])}): the demo reads only scenes it wrote")
+                      f"({_listing(changed, 3)}): the demo reads only scenes it wrote")
     return "resume", manifest
 
 
@@ -176,7 +180,7 @@ def _remove_demo_files(root, run_dirs, manifest, temporaries_only=False):
     """Remove the files the demo writes (and those of an earlier manifest), or only the
     temporaries that a killed run left behind."""
     paths = _DemoPaths(run_dirs, manifest)
-    files, _ = _walk(root)
+    files, _ = _walk(root, [e for e in os.listdir(root) if e in paths.top])
     for path in files:
         if paths.owns(path) and (not temporaries_only or _TEMPORARY.match(path.rpartition("/")[2])):
             os.remove(os.path.join(root, *path.split("/")))
@@ -231,7 +235,7 @@ def ensure_scenes(root, manifest, write_layout):
         return recorded
     staged_root = os.path.join(staging, "scannet")
     write_layout(staged_root)
-    staged, _ = _walk(staged_root)
+    staged, _ = _walk(staged_root, os.listdir(staged_root))
     hashes = {rel: sha256_file(os.path.join(staged_root, *rel.split("/")), sync=True) for rel in staged}
     if recorded and hashes != recorded:
         raise RuntimeError(

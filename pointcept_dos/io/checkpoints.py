@@ -68,7 +68,8 @@ def read_checkpoint(path):
             f"{type(err).__name__}: {first}; expected a .pth written by torch.save"
         ) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        found = sorted(map(str, checkpoint))[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        found = (sorted(map(str, checkpoint))[:8] if isinstance(checkpoint, dict)
+                 else type(checkpoint).__name__)
         raise ValueError(
             f"checkpoint {path!r} is not a Pointcept checkpoint: expected a dict with 'state_dict', "
             f"got {found}"
