@@ -128,6 +128,54 @@ def measure(name, args):
     )
 
 
+def conv_table(args):
+    """One submanifold 3x3x3 convolution, ours against spconv's, on the same voxels and widths:
+    the like-for-like comparison (whole networks differ in widths and depths)."""
+    import spconv.pytorch as spconv
+
+    from pointcept_dos.backbones.sparse import SubMConv3d, VoxelLevel
+    from pointcept_dos.integration import cpu_mode
+
+    cpu_mode.enable_cpu_mode()  # spconv's CPU backward needs it (spconv issue 366)
+    torch.set_num_threads(args.threads)
+    input_dict = batch(args)
+    cloud = torch.repeat_interleave(torch.arange(len(input_dict["offset"])),
+                                    torch.diff(input_dict["offset"], prepend=torch.zeros(1, dtype=torch.long)))
+    grid = input_dict["grid_coord"].long()
+    level, _ = VoxelLevel.from_coords(cloud, grid)
+    indices = torch.cat([cloud[:, None], grid], 1).int()
+    shape = (grid.max(0).values + 1).tolist()
+
+    def run(conv, x, sparse):
+        x = x.clone().requires_grad_()
+        clocks = (time.perf_counter(), time.process_time())
+        if sparse:
+            out = conv(spconv.SparseConvTensor(x, indices, shape, len(input_dict["offset"]))).features
+        else:
+            out = conv(x, level)
+        out.square().mean().backward()
+        return time.perf_counter() - clocks[0], time.process_time() - clocks[1]
+
+    print(f"\nOne SubMConv3d, fwd+bwd, {len(grid)} voxels, {args.threads} thread(s), median of "
+          f"{args.repeats}, the two alternating in one process")
+    print("| channels | ours ms (CPU ms) | spconv ms (CPU ms) | ours / spconv (CPU) |")
+    print("|---:|---:|---:|---:|")
+    for channels in (32, 64, 128):
+        x = torch.randn(len(grid), channels)
+        convs = dict(ours=(SubMConv3d(channels, channels), False),
+                     spconv=(spconv.SubMConv3d(channels, channels, 3, bias=False), True))
+        times = {k: [] for k in convs}
+        for i in range(args.repeats + 1):
+            for name, (conv, sparse) in convs.items():
+                t = run(conv, x, sparse)
+                if i:
+                    times[name].append(t)
+        med = {k: [1e3 * statistics.median(t[j] for t in v) for j in (0, 1)] for k, v in times.items()}
+        print(f"| {channels} | {med['ours'][0]:.0f} ({med['ours'][1]:.0f}) | {med['spconv'][0]:.0f} "
+              f"({med['spconv'][1]:.0f}) | {med['ours'][0] / med['spconv'][0]:.2f} "
+              f"({med['ours'][1] / med['spconv'][1]:.2f}) |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
@@ -138,6 +186,8 @@ def main() -> None:
     parser.add_argument("--grid-size", type=float, default=0.05)
     parser.add_argument("--in-channels", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--conv", action="store_true",
+                        help="also compare one convolution, ours vs spconv, at equal widths")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # run one backbone, print JSON
     args = parser.parse_args()
     if args.one:
@@ -148,15 +198,20 @@ def main() -> None:
     for name in args.backbones:
         cmd = [sys.executable, __file__, "--one", name] + [
             f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-            if k not in ("one", "backbones")
+            if k not in ("one", "backbones", "conv")
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
         if out.returncode:
             print(f"{name}: failed\n{out.stderr[-2000:]}")
             continue
         rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
-    if not rows:
-        return
+    if rows:
+        backbone_table(rows, args)
+    if args.conv:
+        conv_table(args)
+
+
+def backbone_table(rows, args):
     first = next(iter(rows.values()))
     print(f"{args.scenes} rooms x {args.views} views x {args.points} points at {args.grid_size} m "
           f"({first['voxels']} voxels), {args.threads} thread(s), median of {args.repeats}, "
