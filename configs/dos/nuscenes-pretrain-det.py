@@ -40,7 +40,8 @@ detection codebase (OpenPCDet, MMDetection3D, ...):
 3. `missing, unexpected = encoder.load_state_dict(ckpt["state_dict"], strict=False)`:
    `unexpected` must be empty, `missing` only holds layers the detector adds (the encoder's
    own are all in the export; tests/test_benchmark_configs.py checks this round trip). A
-   4-channel export (nuscenes-pretrain.py) raises a size mismatch at `embedding.stem` here;
+   4-channel export (nuscenes-pretrain.py) raises a size mismatch at
+   `embedding.stem.linear.weight` here;
 4. fine-tune with the detection head, typically with a lower learning rate on the encoder.
 """
 
