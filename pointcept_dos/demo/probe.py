@@ -105,16 +105,18 @@ def recalibrate_batchnorm(backbone, scenes, grid_size):
 
 
 @torch.no_grad()
-def scene_features(backbone, scene, grid_size):
+def scene_features(backbone, scene, grid_size, probe=True):
     """-> (features at the grid-sampled points [M, C] float32 tensor, keep [M], inverse [N]).
 
     ``backbone`` None gives the raw input channels the backbones see (centred coordinates,
-    colour in [-1, 1], normal: 9): the honest baseline a pretrained backbone must beat."""
+    colour in [-1, 1], normal: 9): the honest baseline a pretrained backbone must beat.
+    ``probe=False``: the backbone's own output instead of every level (see
+    `backbone_point_features`)."""
     coord, feat, keep, inverse = _sampled_input(scene, grid_size)
     if backbone is None:
         return torch.from_numpy(feat), keep, inverse
     backbone.eval()
-    return backbone_point_features(backbone, coord, feat, grid_size), keep, inverse
+    return backbone_point_features(backbone, coord, feat, grid_size, probe=probe), keep, inverse
 
 
 # ----- probe ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..backbones import probe_features
+from ..backbones import input_point_features, probe_features
 from ..core.voxel_grid import grid_coord
 from ..data.grid_sampling import grid_sample
 from ..data.model_input import center_shift, model_input
@@ -87,11 +87,12 @@ def _backbone_of(model_or_path):
 
 
 @torch.no_grad()
-def backbone_point_features(backbone, coord, feat, grid_size):
+def backbone_point_features(backbone, coord, feat, grid_size, probe=True):
     """Run ``backbone`` (its train / eval mode kept) on one cloud of grid-sampled points.
 
     coord [M, 3] metres (centred in float64 here), feat [M, Cin] numpy -> [M, C] float32
-    tensor: every level of the backbone brought back to the points (`probe_features`)."""
+    tensor: every level of the backbone brought back to the points (`probe_features`), or with
+    ``probe=False`` the backbone's own output at the points (what DOS's prototype head reads)."""
     coord_t = torch.from_numpy(center_shift(coord))
     point = dict(
         coord=coord_t,
@@ -100,7 +101,9 @@ def backbone_point_features(backbone, coord, feat, grid_size):
         grid_size=float(grid_size),
         grid_coord=grid_coord(coord_t, grid_size),
     )
-    return probe_features(backbone, point).float()
+    if probe:
+        return probe_features(backbone, point).float()
+    return input_point_features(backbone(point)).float()
 
 
 def extract_features(model_or_path, coord, color=None, normal=None, grid_size=None):
