@@ -224,3 +224,23 @@ def test_build_backbone_ours_and_unknown_type():
 def test_bad_depths_are_rejected():
     with pytest.raises(ValueError, match="enc_depths"):
         SpUNetLite(channels=(8, 16), enc_depths=(1, 1, 1), dec_depths=(1,))
+
+
+def test_probe_features_are_decoder_output_and_every_encoder_level_at_the_points():
+    torch.manual_seed(0)
+    net = SpUNetLite(in_channels=6, channels=(8, 16, 32), enc_depths=(1, 1, 1), dec_depths=(1, 1)).eval()
+    coord = torch.rand(700, 3) * 2
+    batch = dict(coord=coord, feat=torch.randn(700, 6), offset=torch.tensor([300, 700]), grid_size=0.1)
+    with torch.no_grad():
+        out, probe = net(batch), net.probe_features(batch)
+    assert net.probe_channels == 8 + 8 + 16 + 32 and probe.shape == (700, net.probe_channels)
+    torch.testing.assert_close(probe[:, :8], out)
+    # a level-2 feature (voxels of 0.4 m) is shared by every point of that coarse voxel
+    level2 = probe[:, 8 + 8 + 16:]
+    cloud = (torch.arange(700) >= 300).long()
+    cell = torch.floor((coord - torch.stack([coord[:300].min(0).values, coord[300:].min(0).values])[cloud]) / 0.4)
+    keys = cloud * 10_000 + (cell[:, 0] * 100 + cell[:, 1] * 10 + cell[:, 2]).long()
+    for key in keys.unique()[:20]:
+        rows = level2[keys == key]
+        torch.testing.assert_close(rows, rows[:1].expand_as(rows))
+    assert not torch.allclose(level2[keys == keys[0]][0], level2[keys != keys[0]][0])

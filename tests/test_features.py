@@ -48,7 +48,9 @@ def test_features_round_trip(checkpoint, scene):
     path, model = checkpoint
     n = len(scene["coord"])
     feat = extract_features(path, scene["coord"], scene["color"], scene["normal"])
-    assert feat.shape == (n, 32) and feat.dtype == np.float32 and np.isfinite(feat).all()
+    width = model.teacher["backbone"].probe_channels  # every level at the points: 512
+    assert width == 512
+    assert feat.shape == (n, width) and feat.dtype == np.float32 and np.isfinite(feat).all()
     again = extract_features(load_dos_backbone(path), scene["coord"], scene["color"], scene["normal"])
     np.testing.assert_array_equal(feat, again)
     from_model = extract_features(model, scene["coord"], scene["color"], scene["normal"],
@@ -56,7 +58,7 @@ def test_features_round_trip(checkpoint, scene):
     np.testing.assert_allclose(from_model, feat, rtol=1e-4, atol=1e-5)
     # points sharing a voxel share features; colour and normals are optional
     bare = extract_features(path, scene["coord"])
-    assert bare.shape == (n, 32)
+    assert bare.shape == (n, width)
 
 
 def test_clear_errors(checkpoint, tmp_path):

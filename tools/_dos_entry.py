@@ -37,7 +37,8 @@ def bootstrap(argv=None):
 def launch_from_command_line(main_worker, cpu_mode):
     """Pointcept's main() of tools/train.py and tools/test.py: parse its arguments and config,
     then launch `main_worker(cfg)` on --num-gpus processes per machine. `--num-gpus 0` (CPU
-    mode, `cpu_mode` from bootstrap()) adapts the config to the CPU and runs one process."""
+    mode, `cpu_mode` from bootstrap()) adapts the config to the CPU and runs one process; on
+    GPUs, a config that needs flash-attn where it is missing stops here (flash_attention.py)."""
     from pointcept.engines.defaults import default_argument_parser, default_config_parser
     from pointcept.engines.launch import launch
 
@@ -47,6 +48,10 @@ def launch_from_command_line(main_worker, cpu_mode):
     if num_gpus == 0:
         cpu_mode.cpu_config(cfg)
         num_gpus = 1  # one process; launch() then runs main_worker in-process, no DDP
+    else:
+        from pointcept_dos.integration.flash_attention import stop_without_flash_attention
+
+        stop_without_flash_attention(cfg)  # no flash-attn here: stop, naming the option
     launch(
         main_worker,
         num_gpus_per_machine=num_gpus,

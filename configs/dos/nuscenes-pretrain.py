@@ -1,5 +1,5 @@
-"""DOS pretraining of Point Transformer V3 (PT-v3m2) on nuScenes LiDAR sweeps (segmentation
-setting). The reference outdoor config: waymo-, semantickitti- and outdoor-multidataset-pretrain
+"""DOS pretraining of Point Transformer V3 (PT-v3m2) on nuScenes LiDAR keyframes, one sweep each
+as Pointcept's NuScenesDataset reads them (segmentation setting). The reference outdoor config: waymo-, semantickitti- and outdoor-multidataset-pretrain
 inherit it and change only the data.
 
 Outdoor settings of the paper: LiDAR features coord + strength (in_channels=4, no colour or
@@ -9,13 +9,14 @@ The encoder is Sonata's base PT-v3m2 (pointcept_dos.integration.config_presets.L
 nuscenes-lin / -dec / -ft configs build, so the checkpoint loads there with only heads new.
 The schedule (epochs) is our choice, sized to about 35k iterations; the paper does not state it.
 Sized for 2 GPUs of 80 GB (batch 8 per GPU); see configs/dos/README.md to halve it. The DOS
-model, optimizer (layer-wise decay) and hooks are in _base_/pretrain-dos-ptv3.py, shared with
-scannet-pretrain.py; this file sets the nuScenes parts.
+model, optimizer and hooks are in _base_/pretrain-dos-ptv3.py, shared with scannet-pretrain.py;
+this file sets the nuScenes parts, the learning rate for its batch size included.
 
     sh tools/train.sh -g 2 -d nuscenes -c configs/dos/nuscenes-pretrain.py -n dos-ptv3
 """
 
 from pointcept_dos.integration.config_presets import LIDAR_PTV3M2 as __LIDAR_PTV3M2
+from pointcept_dos.integration.config_presets import layerwise_lr_groups as __layerwise_lr_groups
 from pointcept_dos.integration.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
 from pointcept_dos.integration.config_presets import pretrain_hooks as __pretrain_hooks
 
@@ -35,6 +36,12 @@ model = dict(
 # scheduler settings
 epoch = 20  # nuScenes train: 28130 sweeps, 1758 iterations per epoch at batch 16
 eval_epoch = 20  # pretraining has no evaluation; one data loop per trainer epoch
+# Sonata's rate, 0.004 at a total batch of 96, scaled linearly to this batch: 0.000667
+base_lr = 0.004 * batch_size / 96
+# layer-wise decay over the 24 encoder blocks, as Sonata (see scannet-pretrain.py)
+param_dicts, __max_lr = __layerwise_lr_groups(base_lr, lr_decay=0.9)
+optimizer = dict(lr=base_lr)
+scheduler = dict(max_lr=__max_lr)
 
 # dataset settings: two global views per sweep, coord + strength features
 data = dict(
@@ -49,5 +56,5 @@ data = dict(
     )
 )
 
-# the base's hooks (weight decay 0.04 -> 0.2), a checkpoint every 5 of the 20 epochs
+# the base's hooks (weight decay 0.04 -> 0.2), a checkpoint every 5 of the 20 trainer epochs
 hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=5)

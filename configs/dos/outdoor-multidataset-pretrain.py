@@ -14,11 +14,14 @@ About 28k + 158k + 19k sweeps per epoch; 3 epochs at batch 16 (2 GPUs of 80 GB) 
 from pointcept_dos.integration.config_presets import SEMANTIC_KITTI_POINT_CLOUD_RANGE as __KITTI_RANGE
 from pointcept_dos.integration.config_presets import WAYMO_POINT_CLOUD_RANGE as __WAYMO_RANGE
 from pointcept_dos.integration.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
+from pointcept_dos.integration.config_presets import pretrain_hooks as __pretrain_hooks
 
 _base_ = ["nuscenes-pretrain.py"]
 
 epoch = 3
 eval_epoch = 3
+# the base's hooks (weight decay 0.04 -> 0.2), a checkpoint after each of the 3 trainer epochs
+hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=1)
 
 data = dict(
     train=dict(

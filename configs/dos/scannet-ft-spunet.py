@@ -11,4 +11,7 @@ from pointcept_dos.integration.config_presets import finetune_hooks as __finetun
 
 _base_ = [__pointcept_config("scannet/semseg-spunet-v1m1-0-base.py")]
 
-hooks = __finetune_hooks()  # CheckpointLoader: student.backbone -> backbone
+enable_wandb = False  # Pointcept's runtime: True, and a run without a wandb login fails
+
+# CheckpointLoader: student.backbone -> backbone; a copy every 25 of 100 trainer epochs
+hooks = __finetune_hooks(save_freq=25)

@@ -15,6 +15,7 @@ model = __spunet_pretrain_model(in_channels=6)  # colour + normal
 
 data = dict(train=dict(transform=__multiview_transform(grid_size=0.02, feat_keys=("color", "normal"))))
 
-# SpUNet has no PTv3 encoder blocks: one learning rate for everything (the base's AdamW)
+# SpUNet has no PTv3 encoder blocks: one group, at scannet-pretrain.py's base_lr (Sonata's rate
+# scaled linearly to batch 24; not tuned for SpUNet)
 param_dicts = None
-scheduler = dict(max_lr=0.002)
+scheduler = dict(max_lr=0.004 * 24 / 96)

@@ -6,11 +6,14 @@ global views, same-view + cross-view softmap terms, loss on the encoder up-cast 
 batch size and learning rate. Checkpoints keep the student backbone at `student.backbone`,
 as Sonata, so Pointcept's Sonata probe / fine-tune configs load them unchanged.
 
-The DOS model (every method setting spelled out), optimizer (layer-wise decay) and hooks are in
-_base_/pretrain-dos-ptv3.py, shared with nuscenes-pretrain.py; this file sets the ScanNet parts.
+The DOS model (every method setting spelled out), optimizer and hooks are in
+_base_/pretrain-dos-ptv3.py, shared with nuscenes-pretrain.py; this file sets the ScanNet parts,
+the learning rate for its batch size included.
 
     sh tools/train.sh -g 2 -d scannet -c configs/dos/scannet-pretrain.py -n dos-ptv3
 """
+
+from pointcept_dos.integration.config_presets import layerwise_lr_groups as __layerwise_lr_groups
 
 _base_ = ["_base_/pretrain-dos-ptv3.py"]
 
@@ -26,7 +29,15 @@ model = dict(
 )
 
 # scheduler settings
-epoch = 200
+epoch = 200  # data loops over ScanNet train (1201 scenes: 50 iterations each at batch 24)
+eval_epoch = 100  # trainer epochs (two data loops each): a checkpoint every 10 (the base's hooks)
+# Sonata's rate, 0.004 at a total batch of 96, scaled linearly to this batch: 0.001
+base_lr = 0.004 * batch_size / 96
+# layer-wise decay over the 24 encoder blocks, as Sonata: the deepest block at base_lr, each
+# block before it 0.9x the next; embedding and heads at base_lr
+param_dicts, __max_lr = __layerwise_lr_groups(base_lr, lr_decay=0.9)
+optimizer = dict(lr=base_lr)
+scheduler = dict(max_lr=__max_lr)
 
 # dataset settings: two augmented global views of every scene, with the coordinates before
 # augmentation kept as `origin_coord` (DOS matches points across views by them)

@@ -12,4 +12,7 @@ from pointcept_dos.integration.config_presets import finetune_hooks as __finetun
 
 _base_ = [__pointcept_config("semantic_kitti/semseg-spunet-v1m1-0-base.py")]
 
-hooks = __finetune_hooks()  # CheckpointLoader: student.backbone -> backbone
+enable_wandb = False  # Pointcept's runtime: True, and a run without a wandb login fails
+
+# CheckpointLoader: student.backbone -> backbone; a copy every 10 of its 50 trainer epochs
+hooks = __finetune_hooks(save_freq=10)

@@ -17,4 +17,7 @@ _base_ = [__pointcept_config("waymo/semseg-pt-v3m1-0-base.py")]
 # frozen, every level up-cast (1232 channels), and one linear layer
 model = dict(_delete_=True, **__lidar_linear_probe(num_classes=22))
 
-hooks = __finetune_hooks()  # CheckpointLoader: student.backbone -> backbone
+enable_wandb = False  # Pointcept's runtime: True, and a run without a wandb login fails
+
+# CheckpointLoader: student.backbone -> backbone; a copy every 10 of its 50 trainer epochs
+hooks = __finetune_hooks(save_freq=10)

@@ -8,11 +8,14 @@ at batch 16 are about 40k iterations (our choice; the paper does not state the s
 
 from pointcept_dos.integration.config_presets import WAYMO_POINT_CLOUD_RANGE as __RANGE
 from pointcept_dos.integration.config_presets import outdoor_multiview_transform as __outdoor_multiview_transform
+from pointcept_dos.integration.config_presets import pretrain_hooks as __pretrain_hooks
 
 _base_ = ["nuscenes-pretrain.py"]
 
 epoch = 4
 eval_epoch = 4
+# the base's hooks (weight decay 0.04 -> 0.2), a checkpoint after each of the 4 trainer epochs
+hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=1)
 
 data = dict(
     train=dict(

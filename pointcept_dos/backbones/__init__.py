@@ -4,7 +4,7 @@
 U-Net; any other type is built by Pointcept when it is importable (imported only then).
 """
 
-from .outputs import input_point_features, up_cast_once
+from .outputs import input_point_features, probe_features, up_cast_once
 from .registry import BACKBONES, build_backbone, register_backbone
 from .sparse import SubMConv3d, VoxelLevel
 from .spunet_lite import SpUNetLite
@@ -16,6 +16,7 @@ __all__ = [
     "VoxelLevel",
     "build_backbone",
     "input_point_features",
+    "probe_features",
     "register_backbone",
     "up_cast_once",
 ]

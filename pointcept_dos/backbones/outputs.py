@@ -27,3 +27,12 @@ def input_point_features(output):
     while "pooling_parent" in point.keys():
         point = up_cast_once(point)
     return point.feat
+
+
+def probe_features(backbone, input_dict):
+    """[N, C] features of a linear probe, Sonata's protocol: the backbone's levels brought back
+    to the input points and concatenated. Backbones that define `probe_features` (ours) are
+    asked for it; any other is run and its output read by `input_point_features`."""
+    if hasattr(backbone, "probe_features"):
+        return backbone.probe_features(input_dict)
+    return input_point_features(backbone(input_dict))

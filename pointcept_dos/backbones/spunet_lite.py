@@ -126,6 +126,7 @@ class SpUNetLite(nn.Module):
         if pooling not in ("max", "mean"):
             raise ValueError(f"unknown pooling {pooling!r}; expected 'max' or 'mean'")
         self.in_channels = in_channels
+        self.channels = tuple(channels)
         self.out_channels = channels[0] if out_channels is None else out_channels
         self.pooling = pooling
         self.stem = _ConvNormAct(in_channels, channels[0], norm)
@@ -141,18 +142,14 @@ class SpUNetLite(nn.Module):
             nn.Identity() if out_channels is None else nn.Linear(channels[0], out_channels)
         )
 
-    def forward(self, input_dict: dict) -> Tensor:
-        """Per-point features.
+    @property
+    def probe_channels(self) -> int:
+        """Width of :meth:`probe_features`: the decoder output plus every encoder level."""
+        return self.channels[0] + sum(self.channels)
 
-        Args:
-            input_dict: ``coord`` [N, 3] float metres; ``feat`` [N, in_channels] float;
-                ``offset`` [B] int64 cumulative point counts per cloud; ``grid_size``
-                float or tensor (scalar or [3]), metres; optional ``grid_coord`` [N, 3] int
-                voxel coordinates (default ``floor((coord - cloud min) / grid_size)``).
-        Returns:
-            [N, out_channels] float features, in input point order. Points in the same
-            voxel get that voxel's features (their input features are averaged).
-        """
+    def _encode_decode(self, input_dict: dict):
+        """-> (decoder output [M0, channels[0]], encoder outputs per level, levels, [N] voxel
+        row of every point)."""
         feat = input_dict["feat"]
         batch, grid_coord = voxel_coords(input_dict)
         level, point_to_voxel = VoxelLevel.from_coords(batch, grid_coord)
@@ -173,7 +170,35 @@ class SpUNetLite(nn.Module):
         for l in reversed(range(len(self.dec))):
             x = self.up[l](x, skips[l], levels[l + 1])
             x = self.dec[l](x, levels[l])
+        return x, skips, levels, point_to_voxel
+
+    def forward(self, input_dict: dict) -> Tensor:
+        """Per-point features.
+
+        Args:
+            input_dict: ``coord`` [N, 3] float metres; ``feat`` [N, in_channels] float;
+                ``offset`` [B] int64 cumulative point counts per cloud; ``grid_size``
+                float or tensor (scalar or [3]), metres; optional ``grid_coord`` [N, 3] int
+                voxel coordinates (default ``floor((coord - cloud min) / grid_size)``).
+        Returns:
+            [N, out_channels] float features, in input point order. Points in the same
+            voxel get that voxel's features (their input features are averaged).
+        """
+        x, _, _, point_to_voxel = self._encode_decode(input_dict)
         return self.head(x).index_select(0, point_to_voxel)
+
+    def probe_features(self, input_dict: dict) -> Tensor:
+        """[N, probe_channels] features for a linear probe: the decoder output and every encoder
+        level brought back to the points, concatenated (the analogue of Sonata's probe on a
+        PT-v3m2 encoder, whose levels are up-cast and concatenated: 1232 channels there,
+        ``probe_channels`` here: 32 + 32 + 64 + 128 + 256 = 512 by default)."""
+        x, skips, levels, point_to_voxel = self._encode_decode(input_dict)
+        parts = [x]
+        for l, skip in enumerate(skips):
+            for coarse in reversed(levels[1 : l + 1]):
+                skip = coarse.unpool(skip)
+            parts.append(skip)
+        return torch.cat(parts, dim=1).index_select(0, point_to_voxel)
 
 
 def voxel_coords(input_dict: dict) -> Tuple[Tensor, Tensor]:

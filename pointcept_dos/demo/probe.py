@@ -105,11 +105,18 @@ def recalibrate_batchnorm(backbone, scenes, grid_size):
 
 
 @torch.no_grad()
-def scene_features(backbone, scene, grid_size):
-    """-> (features at the grid-sampled points [M, C] float32 tensor, keep [M], inverse [N])."""
-    backbone.eval()
+def scene_features(backbone, scene, grid_size, probe=True):
+    """-> (features at the grid-sampled points [M, C] float32 tensor, keep [M], inverse [N]).
+
+    ``backbone`` None gives the raw input channels the backbones see (centred coordinates,
+    colour in [-1, 1], normal: 9): the honest baseline a pretrained backbone must beat.
+    ``probe=False``: the backbone's own output instead of every level (see
+    `backbone_point_features`)."""
     coord, feat, keep, inverse = _sampled_input(scene, grid_size)
-    return backbone_point_features(backbone, coord, feat, grid_size), keep, inverse
+    if backbone is None:
+        return torch.from_numpy(feat), keep, inverse
+    backbone.eval()
+    return backbone_point_features(backbone, coord, feat, grid_size, probe=probe), keep, inverse
 
 
 # ----- probe ------------------------------------------------------------------------------
@@ -137,6 +144,7 @@ def linear_probe(backbone, train_scenes, val_scenes, grid_size, seed=0, progress
     Args:
         backbone: nn.Module returning per-point features; a copy is probed (in eval mode,
             its BatchNorm statistics re-estimated on the training scenes), so it is unchanged.
+            None probes the raw input channels (same probe, points and budget).
         train_scenes, val_scenes: lists of scene dicts (coord, color, normal, segment20).
         grid_size: metres, the grid of the pretraining.
         seed: classifier init and subsampling.
@@ -148,8 +156,9 @@ def linear_probe(backbone, train_scenes, val_scenes, grid_size, seed=0, progress
     """
     opt = dict(PROBE_DEFAULTS, **options)
     tick = progress or (lambda n: None)
-    backbone = copy.deepcopy(backbone)
-    recalibrate_batchnorm(backbone, train_scenes, grid_size)
+    if backbone is not None:
+        backbone = copy.deepcopy(backbone)
+        recalibrate_batchnorm(backbone, train_scenes, grid_size)
     xs, ys = [], []
     train_counts = np.zeros(NUM_CLASSES, np.int64)
     for scene in train_scenes:

@@ -36,7 +36,7 @@ def teacher_scores(model, scene, grid_size):
     was_training = model.training
     model.eval()
     try:
-        feat, _, inverse = scene_features(model.teacher["backbone"], scene, grid_size)
+        feat, _, inverse = scene_features(model.teacher["backbone"], scene, grid_size, probe=False)
         return model.teacher["head"](feat), inverse
     finally:
         model.train(was_training)

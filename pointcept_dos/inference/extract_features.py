@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..backbones import input_point_features
+from ..backbones import input_point_features, probe_features
 from ..core.voxel_grid import grid_coord
 from ..data.grid_sampling import grid_sample
 from ..data.model_input import center_shift, model_input
@@ -89,11 +89,12 @@ def _backbone_of(model_or_path):
 
 
 @torch.no_grad()
-def backbone_point_features(backbone, coord, feat, grid_size):
+def backbone_point_features(backbone, coord, feat, grid_size, probe=True):
     """Run ``backbone`` (its train / eval mode kept) on one cloud of grid-sampled points.
 
     coord [M, 3] metres (centred in float64 here), feat [M, Cin] numpy -> [M, C] float32
-    tensor: every level of the backbone brought back to the points (`input_point_features`)."""
+    tensor: every level of the backbone brought back to the points (`probe_features`), or with
+    ``probe=False`` the backbone's own output at the points (what DOS's prototype head reads)."""
     coord_t = torch.from_numpy(center_shift(coord))
     point = dict(
         coord=coord_t,
@@ -102,6 +103,8 @@ def backbone_point_features(backbone, coord, feat, grid_size):
         grid_size=float(grid_size),
         grid_coord=grid_coord(coord_t, grid_size),
     )
+    if probe:
+        return probe_features(backbone, point).float()
     return input_point_features(backbone(point)).float()
 
 
@@ -117,8 +120,9 @@ def extract_features(model_or_path, coord, color=None, normal=None, grid_size=No
         grid_size: voxel side (metres) of the grid sampling; None takes the checkpoint's
             pretraining grid size (0.02 when unknown). Use the pretraining value.
     Returns:
-        C = the backbone's levels concatenated at the points (PT-v3m2 base: 1232; a
-        U-Net that answers at its input points: its output width).
+        C = the backbone's levels concatenated at the points, the features of Sonata's linear
+        probe (PT-v3m2 base: 1232; DOS-SpUNet-lite: ``backbone.probe_channels``, 512 for the
+        demo's; a backbone that answers at its input points otherwise: its output width).
     The cloud is grid-sampled (first point per voxel), run through the backbone in eval
     mode, and every input point receives the features of its voxel's point.
     """

@@ -1,10 +1,12 @@
-"""Pointcept transform lists for DOS pretraining, shared by the configs in configs/dos.
+"""Settings shared by several configs in configs/dos (Pointcept transform lists, the PT-v3m2
+encoder, the learning-rate groups, the hook lists).
 
 A DOS batch needs two global views per scene with their original coordinates, collected as
 `global_*` keys. Datasets differ only in grid size, input features and augmentation, so the
-configs call `multiview_transform` instead of each restating a 40-line list. The result is
-a plain list of Pointcept transform dicts; print it from a parsed config to see it whole.
-Import it in a config under a dunder name (see config_paths) so it is not kept as a key.
+derived configs call `multiview_transform` instead of each restating a 40-line list (the
+reference config scannet-pretrain.py spells its list out). Every helper returns plain dicts
+and lists; print them from a parsed config to see them whole. Import a helper in a config
+under a dunder name (see config_paths) so it is not kept as a key.
 """
 
 INDOOR_COLOR_AUGMENTATION = (
@@ -24,7 +26,8 @@ INDOOR_VIEW_AUGMENTATION = (
     dict(type="ElasticDistortion", distortion_params=[[0.2, 0.4], [0.8, 1.6]]),
 )
 
-# LiDAR sweeps: no colour, no elastic distortion, larger jitter
+# LiDAR sweeps: the indoor view augmentation without the centring, the x / y tilts and the elastic
+# distortion (a sweep is upright, in the sensor's frame); the same z rotation, scale, flip and jitter
 OUTDOOR_VIEW_AUGMENTATION = (
     dict(type="RandomRotate", angle=[-1, 1], axis="z", center=[0, 0, 0], p=0.8),
     dict(type="RandomScale", scale=[0.9, 1.1]),
@@ -101,24 +104,29 @@ SEMANTIC_KITTI_POINT_CLOUD_RANGE = (-35.2, -35.2, -4, 35.2, 35.2, 2)
 def outdoor_multiview_transform(
     grid_size=OUTDOOR_GRID_SIZE,
     point_cloud_range=None,
+    feat_keys=OUTDOOR_FEAT_KEYS,
     view_augmentation=OUTDOOR_VIEW_AUGMENTATION,
     view_scale=(0.4, 1.0),
     max_size=65536,
 ):
-    """`multiview_transform` for a LiDAR sweep: features coord + strength (4 channels), no
-    colour augmentation, OUTDOOR_VIEW_AUGMENTATION per view, optionally a PointClip first.
+    """`multiview_transform` for a LiDAR sweep: features coord + strength (4 channels) unless
+    `feat_keys` says otherwise, no colour augmentation, OUTDOOR_VIEW_AUGMENTATION per view,
+    optionally a PointClip first.
 
     Args:
         grid_size: input voxel side in metres (Pointcept's outdoor 0.05).
-        point_cloud_range: (x_min, y_min, z_min, x_max, y_max, z_max) for PointClip, or None.
+        point_cloud_range: (x_min, y_min, z_min, x_max, y_max, z_max) in metres for Pointcept's
+            PointClip (which clamps coordinates into the box), or None.
+        feat_keys: per-point arrays of the backbone input, in order; each is also cut into the
+            views (e.g. ("coord", "strength", "time"): 5 channels, nuscenes-pretrain-det.py).
         view_augmentation, view_scale, max_size: as `multiview_transform`.
     Returns:
         list of transform dicts for `data.train.transform`.
     """
     transform = multiview_transform(
         grid_size,
-        feat_keys=OUTDOOR_FEAT_KEYS,
-        view_keys=("coord", "origin_coord") + tuple(k for k in OUTDOOR_FEAT_KEYS if k != "coord"),
+        feat_keys=tuple(feat_keys),
+        view_keys=("coord", "origin_coord") + tuple(k for k in feat_keys if k != "coord"),
         shared_augmentation=(),
         view_augmentation=view_augmentation,
         view_scale=view_scale,
@@ -199,22 +207,51 @@ def lidar_ptv3m2(stage):
     return ptv3m2(stage, in_channels=LIDAR_PTV3M2["in_channels"])
 
 
-def lidar_linear_probe(num_classes):
+def lidar_linear_probe(num_classes, class_weight=None):
     """Sonata's linear-probe model for a LiDAR benchmark: DefaultSegmentorV2 over the frozen
     PT-v3m2 encoder of the outdoor pretrain configs in enc_mode (every level up-cast: 1232
     channels) and one linear layer; cross-entropy + Lovasz as Pointcept's outdoor configs.
-    The dec / ft configs replace the backbone with `lidar_ptv3m2("dec" / "ft")`."""
+    The dec / ft configs replace the backbone with `lidar_ptv3m2("dec" / "ft")`.
+
+    class_weight: None (plain cross-entropy, as Pointcept's nuScenes / Waymo recipes) or
+    `num_classes` per-class weights of the cross-entropy (Pointcept's SemanticKITTI recipes)."""
+    cross_entropy = dict(type="CrossEntropyLoss", loss_weight=1.0, ignore_index=-1)
+    if class_weight is not None:
+        if len(class_weight) != num_classes or min(class_weight) <= 0:
+            raise ValueError(
+                f"class_weight needs {num_classes} positive numbers (one per class), got {class_weight}"
+            )
+        cross_entropy["weight"] = list(class_weight)
     return dict(
         type="DefaultSegmentorV2",
         num_classes=num_classes,
         backbone_out_channels=1232,  # 48 + 96 + 192 + 384 + 512
         backbone=lidar_ptv3m2("lin"),
         criteria=[
-            dict(type="CrossEntropyLoss", loss_weight=1.0, ignore_index=-1),
+            cross_entropy,
             dict(type="LovaszLoss", mode="multiclass", loss_weight=1.0, ignore_index=-1),
         ],
         freeze_backbone=True,
     )
+
+
+# ----- learning rate ---------------------------------------------------------------------------
+
+def layerwise_lr_groups(base_lr, lr_decay=0.9, enc_depths=PTV3M2["enc_depths"]):
+    """Layer-wise learning-rate decay over PT-v3m2's encoder blocks, as Sonata's pretraining:
+    block b of stage e (parameter names containing "enc{e}.block{b}.") trains at
+    base_lr * lr_decay ** (number of blocks after it), so the deepest block trains at base_lr
+    and the first at base_lr * 0.9 ** 23; everything else (embedding, heads) at base_lr.
+
+    Returns:
+        (param_dicts, max_lr): Pointcept's `param_dicts` (one group per block) and OneCycleLR's
+        `max_lr` list, [base_lr] (the default group) followed by each block's rate.
+    """
+    blocks = [f"enc{e}.block{b}." for e, depth in enumerate(enc_depths) for b in range(depth)]
+    param_dicts = [
+        dict(keyword=keyword, lr=base_lr * lr_decay ** (len(blocks) - 1 - i)) for i, keyword in enumerate(blocks)
+    ]
+    return param_dicts, [base_lr] + [group["lr"] for group in param_dicts]
 
 
 # ----- SparseUNet ------------------------------------------------------------------------------
@@ -259,15 +296,16 @@ def pretrain_hooks(base_wd, final_wd, save_freq):
     ]
 
 
-def finetune_hooks():
+def finetune_hooks(save_freq):
     """Hooks of a probe / fine-tune config that starts from a DOS checkpoint: Pointcept's
     semantic-segmentation hooks, with the CheckpointLoader mapping DOS's `student.backbone`
-    (where DOS keeps the student, as Sonata) onto the segmentor's `backbone`."""
+    (where DOS keeps the student, as Sonata) onto the segmentor's `backbone`; model_last and
+    model_best, and a copy every `save_freq` trainer epochs (Pointcept's recipes keep none)."""
     return [
         dict(type="CheckpointLoader", keywords="module.student.backbone", replacement="module.backbone"),
         dict(type="IterationTimer", warmup_iter=2),
         dict(type="InformationWriter"),
         dict(type="SemSegEvaluator"),
-        dict(type="CheckpointSaver", save_freq=None),
+        dict(type="CheckpointSaver", save_freq=save_freq),
         dict(type="PreciseEvaluator", test_last=False),
     ]

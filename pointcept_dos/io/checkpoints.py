@@ -9,9 +9,16 @@ import os
 import pickle
 import re
 
+import numpy as np
 import torch
 
 from .atomic import atomic_write
+
+# Pointcept's WeightDecaySchedular (every DOS pretrain config) writes the weight decay into the
+# optimizer state as a numpy float64: numpy scalars are data, not code, so they are allowed too
+_NUMPY_SCALAR_GLOBALS = [np.dtype, (getattr(np, "_core", None) or np.core).multiarray.scalar] + [
+    type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)
+]
 
 BRANCHES = ("student", "teacher")
 # where a backbone may sit in a checkpoint, for `branch="any"`: the EMA teacher first (what
@@ -58,7 +65,8 @@ def read_checkpoint(path):
     if os.path.getsize(path) == 0:
         raise ValueError(f"checkpoint {path!r} is empty (0 bytes): expected a .pth written by torch.save")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise _refusal(path, err) from err
     except Exception as err:  # torch's readers raise RuntimeError, KeyError, EOFError, ...

@@ -1,10 +1,11 @@
 """Base of the DOS pretrain configs (not run on its own): DOS-v1m1 over PT-v3m2 (Sonata's
-base encoder), the paper's DOS settings, AdamW with layer-wise learning-rate decay over the 24
-encoder blocks, cosine weight decay 0.04 -> 0.2, and the pretraining hooks.
+base encoder), the paper's DOS settings, AdamW + OneCycleLR, cosine weight decay 0.04 -> 0.2,
+and the pretraining hooks (a checkpoint every 10 trainer epochs).
 
 A dataset config (scannet-pretrain.py, nuscenes-pretrain.py) inherits it and sets what depends
-on the data: batch size and workers, `model.backbone.in_channels`, `model.mask_size`,
-`model.match_radius`, the epochs and `data`.
+on the data: batch size and workers, the learning rate (it scales with the batch size: base_lr,
+the layer-wise groups `param_dicts` and OneCycleLR's `max_lr`), `model.backbone.in_channels`,
+`model.mask_size`, `model.match_radius`, the epochs and `data`.
 """
 
 from pointcept_dos.integration.config_paths import pointcept_config as __pointcept_config
@@ -55,24 +56,14 @@ model = dict(
     loss_pool_stride=4,
 )
 
-# scheduler settings
-base_lr = 0.002
-lr_decay = 0.9  # layer-wise decay over the encoder blocks, deepest block at base_lr
+# scheduler settings: the rates (optimizer.lr, scheduler.max_lr, param_dicts) are set by the
+# dataset config, which knows the batch size
 base_wd = 0.04
 final_wd = 0.2
-
-_depths = model["backbone"]["enc_depths"]
-param_dicts = [
-    dict(keyword=f"enc{e}.block{b}.", lr=base_lr * lr_decay ** (sum(_depths) - sum(_depths[:e]) - b - 1))
-    for e in range(len(_depths))
-    for b in range(_depths[e])
-]
-del _depths
-
-optimizer = dict(type="AdamW", lr=base_lr, weight_decay=base_wd)
+optimizer = dict(type="AdamW", lr=None, weight_decay=base_wd)
 scheduler = dict(
     type="OneCycleLR",
-    max_lr=[base_lr] + [g["lr"] for g in param_dicts],
+    max_lr=None,
     pct_start=0.05,
     anneal_strategy="cos",
     div_factor=10.0,
