@@ -91,13 +91,12 @@ def _load_model(checkpoint):
 def demo_settings(args):
     """(preset, settings): the resolved preset, and the settings that make two runs the same run
     (the threads do not: they change the speed, not the result)."""
-    from .. import __version__
     from .pretrain import TRAIN_DEFAULTS
 
     preset = dict(PRESETS["quick" if args.quick else "default"])
     if args.steps is not None:
         preset["steps"] = args.steps
-    settings = dict(version=__version__, backbone=args.backbone, seed=args.seed,
+    settings = dict(backbone=args.backbone, seed=args.seed,
                     preset="quick" if args.quick else "default",
                     grid_size=TRAIN_DEFAULTS["grid_size"], **preset)
     return preset, settings
