@@ -9,11 +9,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 @pytest.fixture(scope="session")
 def quick_demo(tmp_path_factory):
-    """One uninterrupted quick demo (demo_runs.QUICK_DEMO) in a tmp folder, shared: the
-    end-to-end test reads its report, the SIGKILL test compares a killed-and-rerun demo to it."""
-    from demo_runs import run_demo
+    """The quick demo (demo_runs.QUICK_DEMO) in a tmp folder, killed by SIGKILL once its first
+    pretraining checkpoint exists and run again to its end; shared: the end-to-end test reads
+    its report, the resume test compares it with an uninterrupted pretraining.
+    -> dict(out, at_kill, rerun), see demo_runs.killed_then_rerun."""
+    from demo_runs import killed_then_rerun
 
     out = tmp_path_factory.mktemp("quick-demo") / "out"
-    run = run_demo(out)
-    assert run.returncode == 0, run.stderr[-4000:]
-    return out
+    run = killed_then_rerun(out, "dos_alpha1.3/resume.pth")
+    assert run["rerun"].returncode == 0, run["rerun"].stderr[-4000:]
+    return dict(run, out=out)
