@@ -1,12 +1,16 @@
 """``pointcept-dos`` command line.
 
     pointcept-dos demo [--out dos-demo] [--quick] [--seed 0] [--steps N] [--backbone NAME]
-                       [--threads N]
+                       [--threads N] [--overwrite]
 
 ``demo`` shows DOS working on a CPU, without dataset, GPU or Pointcept: it writes synthetic
 ScanNet-like scenes in Pointcept's ScanNet layout (``OUT/data/scannet``), pretrains DOS-v1m1
 with the Zipf prior (alpha=1.3) and with uniform Sinkhorn (alpha=0) on the same budget, probes
 both and a randomly initialised backbone linearly, and writes a report folder (``OUT/report``).
+
+Every argument is checked before any work (exit code 2 and a message naming it). ``--out``
+must be new, empty, or hold an earlier demo run with the same settings (resumed); anything
+else is refused before a byte is written, see ``pointcept_dos.demo.output_folder``.
 """
 
 import argparse
@@ -43,7 +47,8 @@ def build_parser():
     demo = sub.add_parser("demo", help="pretrain DOS on synthetic scenes on CPU and report a "
                           "linear probe against random init and uniform Sinkhorn")
     demo.add_argument("--out", default="dos-demo", type=_output_folder,
-                      help="output folder, new or empty (default: dos-demo)")
+                      help="output folder: new, empty, or an earlier demo run with the same "
+                      "settings, which is resumed (default: dos-demo)")
     demo.add_argument("--quick", action="store_true", help="tiny run (about a minute)")
     demo.add_argument("--seed", type=_int_at_least(0), default=0)
     demo.add_argument("--steps", type=_int_at_least(1), default=None,
@@ -52,15 +57,23 @@ def build_parser():
                       help="DOS-SpUNet-lite (default), or with Pointcept: SpUNet-v1m1, PT-v3m2")
     demo.add_argument("--threads", type=_int_at_least(1), default=None,
                       help="CPU threads in all (default: min(2, cores))")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="start afresh in --out, replacing the demo's own files there (an "
+                      "earlier run with other settings); other files are left alone")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "demo":
+        from .demo.output_folder import OutputFolderError
         from .demo.run import run_demo
 
-        return run_demo(args)
+        try:
+            return run_demo(args)
+        except OutputFolderError as err:
+            print(f"pointcept-dos demo: error: {err}", file=sys.stderr)
+            return 2
     return 1
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -103,24 +104,69 @@ def test_absent_class_not_evaluated_and_groups():
 
 
 # ----- end to end ---------------------------------------------------------------------------------
-def test_demo_quick_end_to_end(tmp_path):
-    from pointcept_dos.cli import main
+def _png_size(path):
+    """(width, height) from a PNG's IHDR; fails on anything that is not a PNG."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", path
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
-    out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--out", str(out), "--threads", "2"]) == 0
+
+def _read_ply(path):
+    """-> (vertex count in the header, [N, 3] coord, [N, 3] uint8 colour)."""
+    lines = path.read_text().splitlines()
+    end = lines.index("end_header")
+    header = lines[:end]
+    assert header[:2] == ["ply", "format ascii 1.0"]
+    count = int(next(line for line in header if line.startswith("element vertex")).split()[-1])
+    body = np.array([line.split() for line in lines[end + 1:]], dtype=np.float64).reshape(-1, 6)
+    return count, body[:, :3], body[:, 3:].astype(np.uint8)
+
+
+def test_demo_quick_end_to_end(quick_demo):
+    from pointcept_dos.data import CLASS_NAMES
+    from pointcept_dos.demo.report import prototype_palette
+
+    out = quick_demo
     report = out / "report"
-    for name in ("report.md", "prototype_usage.png", "training_curves.png",
-                 "scene_prototypes.ply", "metrics.json"):
-        assert (report / name).is_file() and (report / name).stat().st_size > 0, name
-    text = (report / "report.md").read_text()
-    for method in ("random init", "DOS alpha=1.3", "DOS alpha=0"):
-        assert method in text
     metrics = json.loads((report / "metrics.json").read_text())
-    assert set(metrics["results"]) == {"random init", "DOS alpha=1.3", "DOS alpha=0"}
-    for r in metrics["results"].values():
+    methods = ("random init", "DOS alpha=1.3", "DOS alpha=0")
+    assert set(metrics["results"]) == set(methods)
+    text = (report / "report.md").read_text()
+    for method in methods:  # one table row per method, with the numbers of metrics.json
+        r = metrics["results"][method]
         assert 0.0 <= r["miou"] <= 1.0
-    with open(report / "scene_prototypes.ply") as f:
-        header = [next(f) for _ in range(10)]
-    assert header[0] == "ply\n" and header[-1] == "end_header\n"
-    assert os.path.isfile(out / "data" / "scannet" / "train" / "scene0000_00" / "coord.npy")
+        row = f"| {method} | {100 * r['miou']:.1f} | " + " | ".join(
+            "-" if np.isnan(r["groups"][g]) else f"{100 * r['groups'][g]:.1f}"
+            for g in ("head", "common", "tail")) + " |"
+        assert row in text.splitlines(), row
+    # class names: the groups line and the per-class table name ScanNet classes only, and
+    # every class evaluated in the metrics has its row
+    groups = next(line for line in text.splitlines() if line.startswith("Class groups:"))
+    named = re.findall(r"\*\*\w+\*\*: ([^;]+)", groups)
+    assert named and all(c in CLASS_NAMES for part in named for c in part.split(", "))
+    per_class = text.split("## Per-class IoU (%)")[1].split("##")[0]
+    rows = [line.split(" | ")[0].lstrip("| ") for line in per_class.splitlines()
+            if line.startswith("| ") and not line.startswith("| class")]
+    evaluated = {c for c, v in metrics["results"]["DOS alpha=1.3"]["iou"].items() if v is not None}
+    assert evaluated and set(rows) == evaluated and set(rows) <= set(CLASS_NAMES)
+    assert "| steps | 6 |" in text
+    # images: real PNGs of a plausible size
+    for name in ("prototype_usage.png", "training_curves.png"):
+        width, height = _png_size(report / name)
+        assert 400 <= width <= 3000 and 300 <= height <= 2000, (name, width, height)
+        assert (report / name).stat().st_size > 10_000
+    # PLY: the first val scene, every point coloured by a prototype of the palette
+    val_scenes = sorted((out / "data" / "scannet" / "val").iterdir())
+    coord = np.load(val_scenes[0] / "coord.npy")
+    count, ply_coord, ply_color = _read_ply(report / "scene_prototypes.ply")
+    assert count == len(coord) == len(ply_coord)
+    np.testing.assert_allclose(ply_coord, coord, atol=1e-4)
+    palette = prototype_palette(metrics["settings"]["num_prototypes"])
+    palette_rows = {tuple(c) for c in palette.tolist()}
+    assert {tuple(c) for c in ply_color.tolist()} <= palette_rows
+    # the runs and the data are where the README says, and nothing else was written next to them
     assert os.path.isfile(out / "dos_alpha1.3" / "model_last.pth")
+    assert not os.path.exists(out / "dos_alpha1.3" / "resume.pth")  # removed once finished
+    assert sorted(os.listdir(out)) == ["data", "demo_manifest.json", "dos_alpha0", "dos_alpha1.3",
+                                       "report"]
+    assert sorted(os.listdir(out.parent)) == ["out"]  # the working directory stayed clean

@@ -7,7 +7,7 @@ import torch
 
 from dos_batches import tiny_model
 from pointcept_dos.backbones import build_backbone
-from pointcept_dos.io.checkpoints import backbone_state_dict
+from pointcept_dos.io.checkpoints import backbone_state_dict, read_checkpoint
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "export_backbone.py"
 
@@ -25,7 +25,7 @@ def test_export_round_trip(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "Exported teacher.backbone" in run.stdout
-    exported = torch.load(out, weights_only=False)
+    exported = read_checkpoint(out)
     assert exported["epoch"] == 3 and exported["branch"] == "teacher"
     fresh = build_backbone(dict(type="DOS-SpUNet-lite", in_channels=6, channels=(8, 16), enc_depths=(1, 1), dec_depths=(1,)))
     fresh.load_state_dict(exported["state_dict"])  # strict: keys match the module exactly

@@ -7,7 +7,7 @@ import torch
 from pointcept_dos.data import generate_scene
 from pointcept_dos.demo.pretrain import build_model, model_config
 from pointcept_dos.inference import extract_features, load_dos_backbone
-from pointcept_dos.io import write_checkpoint
+from pointcept_dos.io import read_checkpoint, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def scene():
 
 def test_checkpoint_format(checkpoint):
     path, model = checkpoint
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)
     assert any(k.startswith("student.backbone.") for k in ckpt["state_dict"])
     assert set(ckpt["state_dict"]) == set(model.state_dict())
     assert ckpt["cfg"]["model"]["backbone"]["type"] == "DOS-SpUNet-lite"
@@ -73,7 +73,7 @@ def test_clear_errors(checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError):
         load_dos_backbone(str(tmp_path / "missing.pth"))
     bare = tmp_path / "nocfg.pth"
-    torch.save(dict(state_dict=torch.load(path, weights_only=False)["state_dict"]), bare)
+    torch.save(dict(state_dict=read_checkpoint(path)["state_dict"]), bare)
     with pytest.raises(ValueError, match="backbone_cfg"):
         load_dos_backbone(str(bare))
     backbone = load_dos_backbone(str(bare), backbone_cfg=model_config()["backbone"])

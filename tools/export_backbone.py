@@ -31,8 +31,11 @@ def main(argv=None):
                         help="student (what probe configs load, default) or teacher (the EMA)")
     parser.add_argument("--config", help="the pretraining config, to store the backbone's config")
     args = parser.parse_args(argv)
-    checkpoint = read_checkpoint(args.checkpoint)
-    state = backbone_state_dict(checkpoint["state_dict"], args.branch)
+    try:  # a missing, foreign or unsafe checkpoint: one line naming it, exit code 2
+        checkpoint = read_checkpoint(args.checkpoint)
+        state = backbone_state_dict(checkpoint["state_dict"], args.branch)
+    except (OSError, ValueError, KeyError) as err:
+        parser.error(err.args[0] if err.args else str(err))
     cfg = backbone_config(args.config) if args.config else None
     write_checkpoint(args.output, state, backbone_cfg=cfg, branch=args.branch,
                      source=os.path.basename(args.checkpoint), epoch=checkpoint.get("epoch"))

@@ -12,6 +12,10 @@ import torch
 from .segments import offset_to_bounds
 from .validation import check_matrix, check_offset, check_real
 
+# a target column of one scene must sum to 1 (or 0: no point may take the prototype); loose
+# enough for bf16 targets, tight enough to catch a plan (columns w_k) or raw scores
+_TARGET_SUM_TOLERANCE = 1e-2
+
 
 def scene_log_softmaps(logits, offset):
     """[N, K] scores -> [N, K] log softmaps: log-softmax over each scene's points (dim 0)."""
@@ -20,17 +24,55 @@ def scene_log_softmaps(logits, offset):
     )
 
 
+def _check_values(student_logits, target, offset, loss):
+    """NaN / Inf scores, NaN / Inf / negative targets (each makes `loss` non-finite), target
+    columns not summing to 1 per scene: one pass over the target and one host sync when all is
+    well; the inputs are searched only on failure, for the message."""
+    # a mat-vec per scene sums columns several times faster than index_add / sum(dim=0) on CPU
+    sums = torch.stack([target.new_ones(end - start) @ target[start:end]
+                        for start, end in offset_to_bounds(offset)])
+    sums_ok = (((sums - 1).abs() <= _TARGET_SUM_TOLERANCE) | (sums == 0)).all()
+    if bool(torch.isfinite(loss.detach()) & sums_ok):
+        return
+    bad_scores = int((~torch.isfinite(student_logits.detach())).sum())
+    if bad_scores:
+        raise ValueError(
+            f"student_logits hold {bad_scores} NaN or Inf entries: expected finite scores (the "
+            "student diverged, or a temperature of 0 divided them)"
+        )
+    nan, negative = int((~torch.isfinite(target)).sum()), int((target < 0).sum())
+    if nan or negative:
+        raise ValueError(
+            f"target holds {nan} NaN or Inf and {negative} negative entries: expected softmaps "
+            "(finite, >= 0) as zipf_sinkhorn returns"
+        )
+    wrong = ((sums - 1).abs() > _TARGET_SUM_TOLERANCE) & (sums != 0)
+    if wrong.any():
+        scene, proto = (int(i) for i in torch.nonzero(wrong)[0])
+        raise ValueError(
+            f"target column {proto} of scene {scene} sums to {float(sums[scene, proto]):.6g}: "
+            "expected each scene's column to sum to 1 (a softmap over its points, as "
+            "zipf_sinkhorn returns) or to 0"
+        )
+    raise FloatingPointError(f"softmap loss is {float(loss)} for finite inputs")
+
+
 def softmap_distillation_loss(student_logits, target, offset):
     """KL(target softmap || student softmap), mean over prototypes and non-empty scenes.
 
     Args:
-        student_logits: [N, K] student scores at the visible points, already divided by the
-            student temperature (0.1 by default in DOS).
-        target: [N, K] target softmaps from `zipf_sinkhorn`, each scene's column summing to 1.
+        student_logits: [N, K] finite student scores at the visible points, already divided
+            by the student temperature (0.1 by default in DOS).
+        target: [N, K] target softmaps from `zipf_sinkhorn`: finite, >= 0, each scene's
+            column summing to 1 (or to 0 for a prototype no point of the scene may take).
         offset: [B] int cumulative point counts per scene, shared by both.
     Returns:
         scalar loss (nats), differentiable w.r.t. `student_logits`; 0 iff the student's
         softmaps equal the target.
+    Raises:
+        ValueError: naming the argument, for NaN / Inf student scores, NaN / Inf / negative
+            targets, target columns that do not sum to 1 (or 0) per scene, a bad offset, or
+            an offset with no non-empty scene.
     """
     check_matrix("student_logits", student_logits)
     check_matrix("target", target, *student_logits.shape)
@@ -41,7 +83,9 @@ def softmap_distillation_loss(student_logits, target, offset):
     target = target.detach().to(torch.float32)
     log_student = scene_log_softmaps(student_logits.float(), offset)
     kl = torch.xlogy(target, target) - target * log_student
-    return kl.sum() / (num_scenes * student_logits.shape[1])
+    loss = kl.sum() / (num_scenes * student_logits.shape[1])
+    _check_values(student_logits, target, offset, loss)
+    return loss
 
 
 class SoftmapDistillationLoss(torch.nn.Module):

@@ -12,6 +12,12 @@ is no slower than the usual exp-domain Sinkhorn while the potentials themselves 
 log domain (float64). Where the fp32 kernel underflows for a row or a column (scores spread
 over more than ~80 nats, far outside what cos / tau produces), that entry is recomputed
 exactly with a log-sum-exp, so extreme scores give finite, correct targets.
+
+A score of -inf means "never assign this point to this prototype": its target is exactly 0.
+A prototype whose scores are all -inf (in the batch, or in one scene) can take no mass there:
+it is left out of the balancing and its target column in that scene is all zeros. A point
+whose scores are all -inf can carry no mass at all, which Sinkhorn's row constraint forbids:
+that is an error, as are NaN and +inf.
 """
 
 import torch
@@ -38,9 +44,9 @@ class _ScaledKernel:
         self.scores = scores
         if kernel is None:
             row_max = scores.amax(dim=1)
-            # amax propagates NaN and +Inf, so checking the [N] maxima checks every score
+            # amax propagates NaN and +inf, so checking the [N] maxima checks every score
             if not torch.isfinite(row_max).all():
-                raise ValueError("logits contain NaN or Inf: the teacher diverged upstream")
+                _raise_bad_scores(scores, row_max)
             kernel = torch.sub(scores, row_max[:, None]).exp_()
             row_max = row_max.double()
         self.row_max = row_max
@@ -77,6 +83,22 @@ class _ScaledKernel:
         return out
 
 
+def _raise_bad_scores(scores, row_max):
+    bad_value = torch.isnan(row_max) | (row_max == torch.inf)
+    if bad_value.any():
+        row = int(torch.nonzero(bad_value)[0, 0])
+        raise ValueError(
+            f"logits contain NaN or +inf ({int(bad_value.sum())} of {scores.shape[0]} rows, first "
+            f"row {row}): expected finite scores or -inf; the teacher diverged upstream"
+        )
+    row = int(torch.nonzero(row_max == -torch.inf)[0, 0])
+    raise ValueError(
+        f"logits row {row} is -inf for every prototype ({int((row_max == -torch.inf).sum())} such "
+        f"rows): that point can be assigned to no prototype, but every point must carry 1/N of "
+        f"the mass; give it at least one finite score or leave it out"
+    )
+
+
 def _all_logsumexp(log_sums, group):
     """log of the sum over all processes of exp(log_sums), [K] -> [K]."""
     gathered = [torch.empty_like(log_sums) for _ in range(dist.get_world_size(group))]
@@ -97,7 +119,9 @@ def _potentials(kernel, log_prior, num_iters, group):
         log_cols = kernel.log_col_sums(row_pot)
         if group is not None:
             log_cols = _all_logsumexp(log_cols, group)
-        col_pot = log_prior - log_cols
+        # a prototype no point can take (all its scores -inf) gets no mass: potential -inf
+        # instead of log w - (-inf) = +inf, which would turn every row sum into NaN
+        col_pot = torch.where(log_cols == -torch.inf, -torch.inf, log_prior - log_cols)
     return row_pot, col_pot
 
 
@@ -108,8 +132,13 @@ def _check_prior(prior, num_prototypes):
         raise ValueError(
             f"prior must have one entry per prototype ({num_prototypes}), got {prior.shape[0]}"
         )
-    if not torch.isfinite(prior).all() or (prior <= 0).any():
-        raise ValueError("prior must be finite and strictly positive")
+    bad = ~torch.isfinite(prior) | (prior <= 0)
+    if bad.any():
+        k = int(torch.nonzero(bad)[0, 0])
+        raise ValueError(
+            f"prior must be finite and strictly positive, got {int(bad.sum())} other entries "
+            f"(first: prior[{k}] = {float(prior[k])!r})"
+        )
     total = float(prior.double().sum())
     if abs(total - 1.0) > 1e-4:
         raise ValueError(f"prior must sum to 1, got sum {total:.6f}")
@@ -156,7 +185,10 @@ def zipf_sinkhorn(logits, offset, prior, num_iters=3, scope="batch", group=None)
         group: a torch.distributed process group, or None for a single process.
     Returns:
         [N, K] float32 target softmaps, no grad: for every scene and every prototype k the
-        column sums to 1 over that scene's points. Empty scenes contribute no rows.
+        column sums to 1 over that scene's points (0 where every score of k in the scene is
+        -inf; a -inf score gives a target of exactly 0). Empty scenes contribute no rows.
+    Raises:
+        ValueError: NaN or +inf in `logits`, or a row all -inf (a point no prototype may take).
     """
     scores, log_prior = _prepare(logits, offset, prior, num_iters, scope, group)
     with torch.no_grad(), torch.autocast(scores.device.type, enabled=False):
@@ -173,8 +205,12 @@ def zipf_sinkhorn(logits, offset, prior, num_iters=3, scope="batch", group=None)
             col_sums = block.kernel.new_ones(end - start) @ block.kernel
             bad = col_sums < _UNDERFLOW
             if bad.any():
-                block.kernel[:, bad] = torch.softmax(
-                    block.scores[:, bad].double() + row_pot[start:end, None], dim=0
+                # recomputed in the log domain, except a column all -inf in this scene: its
+                # kernel entries are exactly 0 and stay 0 (no point may take that prototype)
+                live = bad.clone()
+                live[bad] = block.scores[:, bad].amax(dim=0) > -torch.inf
+                block.kernel[:, live] = torch.softmax(
+                    block.scores[:, live].double() + row_pot[start:end, None], dim=0
                 ).float()
                 col_sums[bad] = 1.0
             block.kernel.div_(col_sums)

@@ -5,18 +5,29 @@ One step: build the batch of ``scenes_per_batch`` scenes x two views (``views.pr
 ``model.update_teacher()``. Per step it logs the loss terms, the schedules and the teacher's
 prototype usage against the Zipf prior (``usage_statistics``): a collapse shows up as an
 effective number of prototypes far below the prior's.
+
+Interrupted runs resume exactly. Every ``checkpoint_every`` steps the whole training state goes
+to ``resume.pth`` (atomically): the model, whose state includes the masking generator; the
+optimizer; the next step; the history; torch's global RNG. The batches are a pure function of
+(seed, step) and the schedules of the step, so a run stopped (or killed) and started again with
+the same arguments ends with the same weights and history as one that never stopped. A
+finished run (``model_last.pth`` with the same settings) is loaded instead of trained again.
 """
 
+import contextlib
+import hashlib
 import json
 import math
 import os
 import time
 
+import numpy as np
 import torch
 
 from ..core.prototype_usage import usage_statistics
 from ..data.model_input import IN_CHANNELS
-from ..io.checkpoints import write_checkpoint
+from ..io.atomic import atomic_write
+from ..io.checkpoints import read_checkpoint, write_checkpoint
 from ..models import DOSv1m1
 from .probe import recalibrate_batchnorm
 from .views import pretrain_batch
@@ -105,27 +116,89 @@ def lr_at(step, total, base_lr, warmup_ratio):
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, position=0, **train):
-    """Pretrain DOS-v1m1 on ``scenes`` (list of dicts with coord / color / normal).
+# the files of one run in ``out_dir``
+CHECKPOINT_NAME = "model_last.pth"  # the finished run (teacher BatchNorm re-estimated)
+RESUME_NAME = "resume.pth"          # the training state of an unfinished run
+LOG_NAME = "train_log.jsonl"        # one JSON record per step, rewritten with each checkpoint
+RUN_FILES = (CHECKPOINT_NAME, RESUME_NAME, LOG_NAME)
+
+
+def scenes_fingerprint(scenes):
+    """SHA-256 of the scenes' coord / color / normal arrays, in order: a resumed run must see
+    the data the run started with."""
+    digest = hashlib.sha256()
+    for scene in scenes:
+        for key in ("coord", "color", "normal"):
+            array = np.ascontiguousarray(scene[key])
+            digest.update(f"{key}{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _write_log(path, history):
+    with atomic_write(path) as f:
+        f.writelines(json.dumps(record) + "\n" for record in history)
+
+
+def _same_run(path, checkpoint, run_cfg):
+    """Refuse a checkpoint in ``out_dir`` written by a run with other settings or data."""
+    saved = checkpoint.get("cfg")
+    if saved != run_cfg:
+        differ = sorted(k for k in set(run_cfg) | set(saved or {})
+                        if (saved or {}).get(k) != run_cfg.get(k))
+        raise ValueError(
+            f"{path} belongs to a pretraining run with other settings (differing: {differ}); "
+            "it is neither resumed nor overwritten: choose another out_dir or remove the file"
+        )
+
+
+def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, position=0,
+             checkpoint_every=None, **train):
+    """Pretrain DOS-v1m1 on ``scenes`` (list of dicts with coord / color / normal), resuming
+    the run found in ``out_dir`` if any.
 
     Args:
         scenes: training scenes (numpy dicts as ``generate_scene`` returns).
-        out_dir: where ``model_last.pth`` and ``train_log.jsonl`` are written.
+        out_dir: where ``model_last.pth``, ``train_log.jsonl`` and, while the run is not
+            finished, ``resume.pth`` are written (each atomically).
         model_cfg: from :func:`model_config`.
         seed: model init, masking and batch sampling.
         progress: show a tqdm bar (ETA); ``position`` is its line (parallel runs).
         log: callable for log lines.
+        checkpoint_every: steps between resume checkpoints; None: about ten per run
+            (``max(1, steps // 10)``). It does not change the result.
         **train: override :data:`TRAIN_DEFAULTS`.
     Returns:
-        dict(model, history (list of per-step dicts), checkpoint (path), seconds).
+        dict(model, history (list of per-step dicts), checkpoint (path), seconds (training time
+        over all sessions), resumed_from (the step this call started at: 0 for a new run,
+        ``steps`` when a finished run was loaded)).
+    Raises:
+        ValueError: ``out_dir`` holds a checkpoint of a run with other settings or scenes.
     """
     unknown = set(train) - set(TRAIN_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown training options: {sorted(unknown)}")
     opt = dict(TRAIN_DEFAULTS, **train)
     total = int(opt["steps"])
+    every = max(1, total // 10) if checkpoint_every is None else int(checkpoint_every)
+    if total < 1 or every < 1:
+        raise ValueError(f"steps and checkpoint_every must be >= 1, got {total} and {every}")
+    run_cfg = dict(model=model_cfg, grid_size=opt["grid_size"], in_channels=IN_CHANNELS,
+                   train=opt, seed=seed, scenes=scenes_fingerprint(scenes))
     os.makedirs(out_dir, exist_ok=True)
+    checkpoint, resume, log_path = (os.path.join(out_dir, name) for name in RUN_FILES)
     model = build_model(model_cfg, seed)
+
+    if os.path.exists(checkpoint):  # a finished run: load it, train nothing
+        saved = read_checkpoint(checkpoint)
+        _same_run(checkpoint, saved, run_cfg)
+        model.load_state_dict(saved["state_dict"])
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(resume)  # left by a run killed between its last two writes
+        log(f"pretrained alpha={model_cfg['zipf_alpha']:g}: reusing the finished run {checkpoint}")
+        return dict(model=model, history=saved["history"], checkpoint=checkpoint,
+                    seconds=saved["seconds"], resumed_from=total)
+
     model.train()
     params = [p for p in model.student.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim > 1]
@@ -134,63 +207,71 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         [dict(params=decay, weight_decay=opt["weight_decay"]), dict(params=no_decay, weight_decay=0.0)],
         lr=opt["lr"],
     )
-    history = []
+    history, first_step, seconds_before = [], 0, 0.0
+    if os.path.exists(resume):
+        state = read_checkpoint(resume)
+        _same_run(resume, state, run_cfg)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        history, first_step, seconds_before = state["history"], state["step"], state["seconds"]
+        log(f"pretraining alpha={model_cfg['zipf_alpha']:g}: resuming at step {first_step} of "
+            f"{total} from {resume}")
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=f"pretrain alpha={model_cfg['zipf_alpha']:g}", unit="step",
-                   dynamic_ncols=True, leave=True, position=position)
+        bar = tqdm(total=total, initial=first_step, desc=f"pretrain alpha={model_cfg['zipf_alpha']:g}",
+                   unit="step", dynamic_ncols=True, leave=True, position=position)
     start = time.time()
-    log_path = os.path.join(out_dir, "train_log.jsonl")
-    with open(log_path, "w") as log_file:
-        for step in range(total):
-            batch = pretrain_batch(scenes, opt["grid_size"], seed, step, opt["scenes_per_batch"],
-                                   max_points=opt["max_points"])
-            lr = lr_at(step, total, opt["lr"], opt["warmup_ratio"])
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            model.set_step(step, total)
-            out = model(batch)
-            optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, opt["grad_clip"])
-            optimizer.step()
-            model.update_teacher()
-            stats = usage_statistics(model.take_usage(), model.prior)
-            record = dict(
-                step=step,
-                lr=lr,
-                teacher_temp=model.teacher_temp,
-                momentum=model.momentum,
-                points=int(batch["global_offset"][-1]),
-                grad_norm=float(grad_norm),
-                **{k: float(v.detach()) for k, v in out.items()},
-                **stats,
-            )
-            if not math.isfinite(record["loss"]):
-                raise FloatingPointError(f"loss is {record['loss']} at step {step}")
-            history.append(record)
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{record['loss']:.3f}",
-                                eff_protos=f"{stats['effective_prototypes']:.0f}")
+    for step in range(first_step, total):
+        batch = pretrain_batch(scenes, opt["grid_size"], seed, step, opt["scenes_per_batch"],
+                               max_points=opt["max_points"])
+        lr = lr_at(step, total, opt["lr"], opt["warmup_ratio"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.set_step(step, total)
+        out = model(batch)
+        optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, opt["grad_clip"])
+        optimizer.step()
+        model.update_teacher()
+        stats = usage_statistics(model.take_usage(), model.prior)
+        record = dict(
+            step=step,
+            lr=lr,
+            teacher_temp=model.teacher_temp,
+            momentum=model.momentum,
+            points=int(batch["global_offset"][-1]),
+            grad_norm=float(grad_norm),
+            **{k: float(v.detach()) for k, v in out.items()},
+            **stats,
+        )
+        if not math.isfinite(record["loss"]):
+            raise FloatingPointError(f"loss is {record['loss']} at step {step}")
+        history.append(record)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.3f}",
+                            eff_protos=f"{stats['effective_prototypes']:.0f}")
+        if (step + 1) % every == 0 and step + 1 < total:
+            write_checkpoint(resume, model.state_dict(), cfg=run_cfg, optimizer=optimizer.state_dict(),
+                             step=step + 1, history=history, rng=torch.get_rng_state(),
+                             seconds=seconds_before + time.time() - start, epoch=0, iter=step + 1)
+            _write_log(log_path, history)
     if bar is not None:
         bar.close()
     # precise BatchNorm: the teacher's running statistics, an EMA of batch statistics of
     # crops, are re-estimated on whole training scenes before the checkpoint is written
     recalibrate_batchnorm(model.teacher["backbone"], scenes[: opt["precise_bn_scenes"]],
                           opt["grid_size"])
-    seconds = time.time() - start
-    checkpoint = os.path.join(out_dir, "model_last.pth")
-    write_checkpoint(
-        checkpoint, model.state_dict(),
-        cfg=dict(model=model_cfg, grid_size=opt["grid_size"], in_channels=IN_CHANNELS,
-                 train=opt, seed=seed),
-        epoch=0, iter=total,
-    )
+    seconds = seconds_before + time.time() - start
+    write_checkpoint(checkpoint, model.state_dict(), cfg=run_cfg, history=history,
+                     seconds=seconds, epoch=0, iter=total)
+    _write_log(log_path, history)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(resume)
     first, last = history[0], history[-1]
     log(
         f"pretrained alpha={model_cfg['zipf_alpha']:g}: {total} steps in {seconds:.0f} s; loss "
@@ -198,4 +279,5 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         f"{last['effective_prototypes']:.1f} effective prototypes (prior "
         f"{last['prior_effective']:.1f}); checkpoint {checkpoint}"
     )
-    return dict(model=model, history=history, checkpoint=checkpoint, seconds=seconds)
+    return dict(model=model, history=history, checkpoint=checkpoint, seconds=seconds,
+                resumed_from=first_step)

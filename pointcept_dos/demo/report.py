@@ -8,6 +8,9 @@
 - ``scene_prototypes.ply``: a validation scene, each point coloured by its strongest
   teacher prototype (ASCII PLY, opens in MeshLab / CloudCompare);
 - ``metrics.json``: everything above as numbers.
+
+Every file is written atomically (``io.atomic_write``): a run killed while writing the report
+leaves the previous file or the new one, never half of one.
 """
 
 import json
@@ -19,7 +22,11 @@ import torch
 
 from ..core.prototype_usage import prototype_counts
 from ..data import CLASS_NAMES
+from ..io.atomic import atomic_write
 from .probe import scene_features
+
+REPORT_FILES = ("report.md", "metrics.json", "prototype_usage.png", "training_curves.png",
+                "scene_prototypes.ply")
 
 
 # ----- teacher prototypes on scenes ----------------------------------------------------------
@@ -68,7 +75,7 @@ def write_ply(path, coord, color):
         "property float x", "property float y", "property float z",
         "property uchar red", "property uchar green", "property uchar blue", "end_header",
     ])
-    with open(path, "w") as f:
+    with atomic_write(path) as f:
         f.write(header + "\n")
         for (x, y, z), (r, g, b) in zip(coord.tolist(), color.tolist()):
             f.write(f"{x:.4f} {y:.4f} {z:.4f} {r} {g} {b}\n")
@@ -81,6 +88,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save_figure(plt, fig, path):
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
 
 
 def plot_prototype_usage(path, usages, prior):
@@ -97,9 +111,7 @@ def plot_prototype_usage(path, usages, prior):
     ax.set_ylabel("share of validation points")
     ax.set_title("Teacher prototype usage (sorted) vs prior")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_figure(plt, fig, path)
 
 
 def plot_training_curves(path, histories):
@@ -127,9 +139,7 @@ def plot_training_curves(path, histories):
     axes[1].set_yscale("log")
     axes[1].set_title("Effective number of prototypes")
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_figure(plt, fig, path)
 
 
 # ----- report.md -------------------------------------------------------------------------------
@@ -185,7 +195,7 @@ def write_report(out_dir, results, settings, timings, histories, usages, prior, 
                  for label, u in usages.items()}
     metrics = dict(results=results, settings=settings, timings=timings,
                    final_training_stats=final, validation_usage=val_usage)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+    with atomic_write(os.path.join(out_dir, "metrics.json")) as f:
         json.dump(metrics, f, indent=1)
 
     groups = next(iter(results.values()))["group_classes"]
@@ -224,6 +234,6 @@ def write_report(out_dir, results, settings, timings, histories, usages, prior, 
               "(a validation scene coloured by each point's strongest teacher prototype, "
               "alpha=1.3), `metrics.json`.", ""]
     path = os.path.join(out_dir, "report.md")
-    with open(path, "w") as f:
+    with atomic_write(path) as f:
         f.write("\n".join(lines))
     return path

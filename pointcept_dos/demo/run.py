@@ -3,10 +3,17 @@ report folder. ``pointcept-dos demo`` (``pointcept_dos.cli``) calls :func:`run_d
 
 Jobs (a pretraining run, a probe) run in worker processes, one per core: one process per core
 scales better on CPU than intra-op threads.
+
+The output folder is claimed first (``output_folder``: a new or empty folder, or an earlier run
+with the same settings, which is resumed); a rerun of an interrupted command reuses the
+scenes, resumes the pretraining runs from their last checkpoint and ends with the result of
+an uninterrupted run. The probes and the report are computed again.
 """
 
 import os
 import time
+
+ALPHAS = {"DOS alpha=1.3": 1.3, "DOS alpha=0": 0.0}  # the two pretraining runs: Zipf, uniform
 
 # demo presets: the default finishes in under 10 minutes on 2 CPU cores, --quick in about one
 PRESETS = dict(
@@ -21,39 +28,34 @@ def _log(msg):
     print(f"[pointcept-dos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def load_split(root, split):
-    """Scenes of ``root/split`` (Pointcept's ScanNet layout) as numpy dicts, sorted by name."""
-    import numpy as np
-
-    scenes = []
-    for name in sorted(os.listdir(os.path.join(root, split))):
-        path = os.path.join(root, split, name)
-        scenes.append({k: np.load(os.path.join(path, k + ".npy"))
-                       for k in ("coord", "color", "normal", "segment20")})
-        scenes[-1]["name"] = name
-    return scenes
+def run_dir(alpha):
+    """Folder of the pretraining run with Zipf exponent ``alpha``, inside ``--out``."""
+    return f"dos_alpha{alpha:g}"
 
 
 def _task(name, kw):
     """One demo job (run in this process or a worker): "pretrain" or "probe"."""
     import torch
 
+    from .output_folder import load_split
+
     torch.set_num_threads(kw["threads"])
     if name == "pretrain":
         from .pretrain import pretrain
 
-        scenes = load_split(kw["data_root"], "train")
+        scenes = load_split(kw["data_root"], "train", kw["scenes"])
         r = pretrain(scenes, kw["out_dir"], kw["model_cfg"], seed=kw["seed"], log=_log,
                      position=kw["position"], **kw["train"])
-        return dict(history=r["history"], checkpoint=r["checkpoint"], seconds=r["seconds"])
+        return dict(history=r["history"], checkpoint=r["checkpoint"], seconds=r["seconds"],
+                    resumed_from=r["resumed_from"])
     if name == "probe":
         from tqdm import tqdm
 
         from .pretrain import build_model
         from .probe import linear_probe
 
-        train = load_split(kw["data_root"], "train")[: kw["probe_train_scenes"]]
-        val = load_split(kw["data_root"], "val")
+        train = load_split(kw["data_root"], "train", kw["scenes"])[: kw["probe_train_scenes"]]
+        val = load_split(kw["data_root"], "val", kw["scenes"])
         if kw["checkpoint"] is None:
             backbone = build_model(kw["model_cfg"], kw["seed"]).teacher["backbone"]
         else:
@@ -86,38 +88,74 @@ def _load_model(checkpoint):
     return model.eval()
 
 
-def run_demo(args):
-    import torch
-
-    from ..data import CLASS_NAMES, write_scannet_layout
-    from .pretrain import TRAIN_DEFAULTS, model_config
-    from .report import teacher_assignments, usage_on_scenes, write_report
+def demo_settings(args):
+    """(preset, settings): the resolved preset, and the settings that make two runs the same run
+    (the threads do not: they change the speed, not the result)."""
+    from .pretrain import TRAIN_DEFAULTS
 
     preset = dict(PRESETS["quick" if args.quick else "default"])
     if args.steps is not None:
         preset["steps"] = args.steps
+    settings = dict(backbone=args.backbone, seed=args.seed,
+                    preset="quick" if args.quick else "default",
+                    grid_size=TRAIN_DEFAULTS["grid_size"], **preset)
+    return preset, settings
+
+
+def _class_summary(scenes):
+    """{class name: points} over ``scenes`` (segment20), most frequent first."""
+    import numpy as np
+
+    from ..data import CLASS_NAMES, class_histogram
+
+    counts = np.sum([class_histogram(s["segment20"]) for s in scenes], axis=0)
+    return sorted(zip(CLASS_NAMES, counts.tolist()), key=lambda kv: -kv[1])
+
+
+def run_demo(args):
+    """``pointcept-dos demo``: returns the exit code. Raises OutputFolderError (nothing
+    written) when ``args.out`` may not be written."""
+    import torch
+
+    from ..data import CLASS_NAMES, write_scannet_layout
+    from .output_folder import (
+        DATA_ROOT,
+        REPORT_DIR,
+        ensure_scenes,
+        load_split,
+        prepare_output_folder,
+    )
+    from .pretrain import TRAIN_DEFAULTS, model_config
+    from .report import teacher_assignments, usage_on_scenes, write_report
+
+    preset, identity = demo_settings(args)
+    out = os.path.abspath(args.out)
+    state, manifest = prepare_output_folder(out, identity, [run_dir(a) for a in ALPHAS.values()],
+                                            overwrite=args.overwrite)
     threads = args.threads or min(2, os.cpu_count() or 1)
     torch.set_num_threads(1 if threads >= 2 else threads)
     grid_size = TRAIN_DEFAULTS["grid_size"]
-    out = os.path.abspath(args.out)
     timings = {}
     start = time.time()
-    _log(f"DOS CPU demo ({'quick' if args.quick else 'default'}) -> {out}; "
+    _log(f"DOS CPU demo ({identity['preset']}) -> {out}; "
          f"{threads} threads, backbone {args.backbone}, seed {args.seed}")
+    if state == "resume":
+        _log(f"{out} holds an earlier run with the same settings: reusing what it finished, "
+             "resuming the rest")
 
     # 1. data, in Pointcept's ScanNet layout
     t = time.time()
-    data_root = os.path.join(out, "data", "scannet")
-    summary = write_scannet_layout(
-        data_root, num_scenes=dict(train=preset["train_scenes"], val=preset["val_scenes"]),
-        seed=args.seed)
-    train, val = load_split(data_root, "train"), load_split(data_root, "val")
+    data_root = os.path.join(out, DATA_ROOT)
+    scenes = ensure_scenes(out, manifest, lambda folder: write_scannet_layout(
+        folder, num_scenes=dict(train=preset["train_scenes"], val=preset["val_scenes"]),
+        seed=args.seed))
+    train, val = load_split(data_root, "train", scenes), load_split(data_root, "val", scenes)
     timings["synthetic scenes"] = time.time() - t
-    counts = summary["class_counts"]
-    top = sorted(counts.items(), key=lambda kv: -kv[1])
-    _log(f"wrote {len(train)} train + {len(val)} val scenes ({summary['total_points']} points) "
-         f"to {data_root}")
+    top = _class_summary(train + val)
+    _log(f"{len(train)} train + {len(val)} val scenes "
+         f"({sum(len(s['coord']) for s in train + val)} points) in {data_root}")
     present = [k for k, v in top if v > 0]
+    counts = dict(top)
     _log(f"{len(present)} of {len(CLASS_NAMES)} classes present; most frequent "
          + ", ".join(f"{k} ({v})" for k, v in top[:3]) + "; rarest "
          + ", ".join(f"{k} ({counts[k]})" for k in present[-3:]))
@@ -133,11 +171,12 @@ def run_demo(args):
          f"{preset['max_points']} points per view, 2 scenes x 2 views per step; {jobs} "
          f"process(es) x {per_job} thread(s)")
     t = time.time()
-    tasks = [("pretrain", dict(data_root=data_root, out_dir=os.path.join(out, f"dos_alpha{a:g}"),
+    tasks = [("pretrain", dict(data_root=data_root, scenes=scenes,
+                               out_dir=os.path.join(out, run_dir(a)),
                                model_cfg=model_config(args.backbone, zipf_alpha=a),
                                seed=args.seed, threads=per_job, position=i, train=train_opts))
-             for i, a in enumerate((1.3, 0.0))]
-    runs = dict(zip(("DOS alpha=1.3", "DOS alpha=0"), _run_tasks(tasks, jobs)))
+             for i, a in enumerate(ALPHAS.values())]
+    runs = dict(zip(ALPHAS, _run_tasks(tasks, jobs)))
     timings["pretrain (both runs)"] = time.time() - t
     for label, r in runs.items():
         timings[f"pretrain {label} (own)"] = r["seconds"]
@@ -146,7 +185,8 @@ def run_demo(args):
     _log(f"linear probes on {preset['probe_train_scenes']} train scenes, evaluated on "
          f"{len(val)} val scenes")
     t = time.time()
-    probe_opts = dict(data_root=data_root, probe_train_scenes=preset["probe_train_scenes"],
+    probe_opts = dict(data_root=data_root, scenes=scenes,
+                      probe_train_scenes=preset["probe_train_scenes"],
                       grid_size=grid_size, seed=args.seed, threads=per_job,
                       iters=preset["probe_iters"])
     tasks = [("probe", dict(probe_opts, label="random init", checkpoint=None,
@@ -171,19 +211,22 @@ def run_demo(args):
     timings["report"] = time.time() - t
     timings["total"] = time.time() - start
     settings = dict(
-        backbone=args.backbone, seed=args.seed, preset="quick" if args.quick else "default",
+        backbone=args.backbone, seed=args.seed, preset=identity["preset"],
         train_scenes=len(train), val_scenes=len(val), probe_train_scenes=preset["probe_train_scenes"],
         steps=preset["steps"], grid_size_m=grid_size, points_per_view=preset["max_points"],
         scenes_per_step=TRAIN_DEFAULTS["scenes_per_batch"], lr=TRAIN_DEFAULTS["lr"],
         num_prototypes=main_model.num_prototypes, mask=f"{main_model.mask_ratio} of "
         f"{main_model.mask_size} m cubes", threads=threads, data_root=data_root,
         checkpoints=", ".join(r["checkpoint"] for r in runs.values()),
+        resumed=", ".join(f"{label} at step {r['resumed_from']}" for label, r in runs.items()
+                          if r["resumed_from"]) or "no",
     )
     path = write_report(
-        os.path.join(out, "report"), results, settings, timings,
+        os.path.join(out, REPORT_DIR), results, settings, timings,
         {label: r["history"] for label, r in runs.items()}, usages,
         main_model.prior.numpy(), ply_scene,
     )
     _log(f"done in {timings['total']:.0f} s; report: {path}")
-    print(open(path).read().split("\n## ")[0].split("\n\n", 2)[-1])
+    with open(path) as f:
+        print(f.read().split("\n## ")[0].split("\n\n", 2)[-1])
     return 0

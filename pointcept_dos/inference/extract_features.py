@@ -19,8 +19,10 @@ from ..data.grid_sampling import grid_sample
 from ..data.model_input import center_shift, model_input
 from .load_backbone import DEFAULT_GRID_SIZE, load_dos_backbone
 
-# voxels along one axis above which coordinates are taken for millimetres (at 0.02 m: 2 km)
-_MAX_VOXELS_PER_AXIS = 100_000
+# voxels along one axis above which coordinates are taken for millimetres: 1 km at 0.02 m,
+# 2.5 km at 0.05 m (outdoor sweeps span ~150 m), while a 4 m room in millimetres is 80,000
+# voxels of 0.05 m
+_MAX_VOXELS_PER_AXIS = 50_000
 
 
 def _finite_array(name, value, shape):

@@ -7,6 +7,7 @@ tensors and plain containers, and a pickle that needs anything else (code to run
 
 import os
 import pickle
+import re
 
 import numpy as np
 import torch
@@ -25,16 +26,40 @@ BRANCHES = ("student", "teacher")
 _ANY_PREFIXES = ("teacher.backbone.", "student.backbone.", "backbone.")
 
 
-def read_checkpoint(path):
-    """The checkpoint dict at `path`, loaded on the CPU, weights only.
+def _refusal(path, err):
+    """ValueError for an UnpicklingError of weights_only=True: code it would run, or not a
+    torch file at all."""
+    text = str(err)
+    code = re.search(r"GLOBAL ([\w.]+)", text)
+    if code:
+        return ValueError(
+            f"checkpoint {path!r} refused: loading it would import and run {code.group(1)} (a "
+            "pickle that executes code); expected only tensors and plain containers, which is "
+            "all weights_only=True loads"
+        )
+    detail = re.search(r"Unsupported operand [^\n]*", text)
+    detail = detail.group(0) if detail else text.strip().splitlines()[-1]
+    return ValueError(
+        f"checkpoint {path!r} is not a torch checkpoint of tensors and plain containers "
+        f"(foreign, corrupted or truncated file?): {detail}; expected a .pth written by torch.save"
+    )
 
+
+def read_checkpoint(path):
+    """The checkpoint dict at `path`, loaded on the CPU, weights only (nothing in it can run).
+
+    Returns:
+        dict with `state_dict` (a dict) and whatever else was saved (plain values only).
     Raises:
         FileNotFoundError: no file at `path`.
-        ValueError: naming `path`, when the file is empty, truncated, not a torch file, holds
-            objects other than tensors and plain containers (a crafted pickle), or is not a
-            dict with a `state_dict`.
+        ValueError: naming `path` and what was expected, when `path` is a folder, the file is
+            empty, truncated, not a torch file, holds objects other than tensors and plain
+            containers (a crafted pickle: refused without running it), or is not a dict
+            with a `state_dict` dict.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint {path!r} is a folder: expected a .pth file written by torch.save")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}")
     if os.path.getsize(path) == 0:
@@ -43,20 +68,24 @@ def read_checkpoint(path):
         with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"checkpoint {path!r} holds objects other than tensors and plain containers, refused "
-            f"for safety (weights_only=True): {str(err).splitlines()[0]}"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise _refusal(path, err) from err
+    except Exception as err:  # torch's readers raise RuntimeError, KeyError, EOFError, ...
+        first = (str(err).strip().splitlines() or [""])[0]
         raise ValueError(
             f"checkpoint {path!r} is not a readable torch file (truncated or foreign?): "
-            f"{str(err).splitlines()[0]}"
+            f"{type(err).__name__}: {first}; expected a .pth written by torch.save"
         ) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        found = (sorted(map(str, checkpoint))[:8] if isinstance(checkpoint, dict)
+                 else type(checkpoint).__name__)
         raise ValueError(
             f"checkpoint {path!r} is not a Pointcept checkpoint: expected a dict with 'state_dict', "
             f"got {found}"
+        )
+    if not isinstance(checkpoint["state_dict"], dict):
+        raise ValueError(
+            f"checkpoint {path!r}: expected 'state_dict' to be a dict of tensors, got "
+            f"{type(checkpoint['state_dict']).__name__}"
         )
     return checkpoint
 
