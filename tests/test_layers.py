@@ -23,7 +23,7 @@ ALLOWED = {
     "backbones": {"core"},
     "models": {"core", "backbones"},
     "inference": {"core", "backbones", "data", "io"},
-    "integration": {"core", "backbones", "models", "io"},
+    "integration": {"core", "backbones", "models", "io", "data"},
     "demo": {"core", "backbones", "models", "data", "io", "inference"},
     "cli": {"__init__", "demo"},
     "__init__": {"core"},
