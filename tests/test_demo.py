@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pointcept_dos.data import IN_CHANNELS, generate_scene, grid_sample
+from pointcept_dos.demo.run import RUNS
 from pointcept_dos.demo.probe import confusion_matrix, frequency_groups, group_iou, iou_from_confusion
 from pointcept_dos.demo.views import collate_views, make_views, pretrain_batch
 
@@ -131,8 +132,8 @@ def test_demo_quick_end_to_end(quick_demo):
     out = quick_demo["out"]
     report = out / "report"
     metrics = json.loads((report / "metrics.json").read_text())
-    methods = ("random init", "DOS alpha=1.3", "DOS alpha=0")
-    assert set(metrics["results"]) == set(methods)
+    methods = ("raw input (9 channels)", "random init", *RUNS)
+    assert list(metrics["results"]) == list(methods)  # baselines first, then DOS and its ablations
     text = (report / "report.md").read_text()
     for method in methods:  # one table row per method, with the numbers of metrics.json
         r = metrics["results"][method]
@@ -169,6 +170,12 @@ def test_demo_quick_end_to_end(quick_demo):
     # the runs and the data are where the README says, and nothing else was written next to them
     assert os.path.isfile(out / "dos_alpha1.3" / "model_last.pth")
     assert not os.path.exists(out / "dos_alpha1.3" / "resume.pth")  # removed once finished
-    assert sorted(os.listdir(out)) == ["data", "demo_manifest.json", "dos_alpha0", "dos_alpha1.3",
-                                       "report"]
+    assert sorted(os.listdir(out)) == sorted(["data", "demo_manifest.json", "report",
+                                              *(folder for folder, _ in RUNS.values())])
+    # the comparisons DOS exists for, one line each, from this run's numbers
+    main = metrics["results"]["DOS alpha=1.3"]["miou"]
+    for method in methods[:2] + methods[3:]:
+        delta = 100 * (main - metrics["results"][method]["miou"])
+        assert any(line.startswith(f"- DOS alpha=1.3 vs {method} (") and line.endswith(f"{delta:+.1f} mIoU")
+                   for line in text.splitlines()), method
     assert sorted(os.listdir(out.parent)) == ["out"]  # the working directory stayed clean

@@ -59,13 +59,13 @@ from pointcept_dos.demo.output_folder import (
     prepare_output_folder,
 )
 from pointcept_dos.demo.pretrain import model_config, pretrain
-from pointcept_dos.demo.run import ALPHAS, demo_settings, run_dir
+from pointcept_dos.demo.run import RUNS, demo_settings
 from pointcept_dos.inference import extract_features, load_dos_backbone
 from pointcept_dos.io import read_checkpoint, write_checkpoint
 from pointcept_dos.models import DOSv1m1
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_DIRS = [run_dir(a) for a in ALPHAS.values()]
+RUN_DIRS = [folder for folder, _ in RUNS.values()]
 
 
 def snapshot(folder):
@@ -343,10 +343,10 @@ def test_demo_killed_mid_pretraining_then_rerun_equals_uninterrupted(quick_demo,
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the demo's workers
     try:
-        for label, alpha in ALPHAS.items():
-            resumed = read_checkpoint(out / run_dir(alpha) / "model_last.pth")
+        for label, (folder, _) in RUNS.items():
+            resumed = read_checkpoint(out / folder / "model_last.pth")
             cfg = resumed["cfg"]
-            straight = pretrain(scenes, str(tmp_path / run_dir(alpha)), cfg["model"], seed=cfg["seed"],
+            straight = pretrain(scenes, str(tmp_path / folder), cfg["model"], seed=cfg["seed"],
                                 progress=False, log=str, **cfg["train"])
             assert read_checkpoint(straight["checkpoint"])["cfg"] == cfg  # settings and scenes
             _assert_same_run(straight, dict(history=resumed["history"], model=_model_of(resumed)))

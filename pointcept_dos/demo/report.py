@@ -114,10 +114,17 @@ def plot_prototype_usage(path, usages, prior):
     _save_figure(plt, fig, path)
 
 
+# the collapse signals DOS-v1m1 returns each step (see ZipfSinkhornHook): target softmaps
+# flattening towards uniform over the points, teacher cosines no longer varying over the points
+COLLAPSE_SIGNALS = (("target_entropy", "target entropy / log N", "-"),
+                    ("teacher_spread", "teacher cosine spread", "--"))
+
+
 def plot_training_curves(path, histories):
-    """``histories`` {label: list of per-step dicts}: loss terms and effective prototypes."""
+    """``histories`` {label: list of per-step dicts}: loss terms, effective prototypes and the
+    collapse signals."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     for i, (label, history) in enumerate(histories.items()):
         colour = f"C{i}"
         steps = [h["step"] for h in history]
@@ -130,6 +137,10 @@ def plot_training_curves(path, histories):
                      label=f"{label} teacher")
         axes[1].axhline(history[-1]["prior_effective"], color=colour, ls="--", lw=0.8,
                         label=f"{label} prior")
+        for key, name, style in COLLAPSE_SIGNALS:
+            if key in history[0]:
+                axes[2].plot(steps, [h[key] for h in history], colour, ls=style, lw=1.0,
+                             label=f"{label} {name}")
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("softmap KL (nats)")
     axes[0].set_title("Loss terms")
@@ -139,6 +150,9 @@ def plot_training_curves(path, histories):
     axes[1].set_yscale("log")
     axes[1].set_title("Effective number of prototypes")
     axes[1].legend(fontsize=7)
+    axes[2].set_xlabel("step")
+    axes[2].set_title("Collapse signals (entropy -> 1 and spread -> 0: collapse)")
+    axes[2].legend(fontsize=7)
     _save_figure(plt, fig, path)
 
 
@@ -155,6 +169,25 @@ def results_table(results):
         lines.append(f"| {name} | {_pct(r['miou'])} | {_pct(g['head'])} | {_pct(g['common'])} "
                      f"| {_pct(g['tail'])} |")
     return "\n".join(lines)
+
+
+def comparison_lines(results, main="DOS alpha=1.3", baselines=("raw input (9 channels)", "random init")):
+    """One line per comparison the demo exists to show: DOS against each baseline and against
+    each ablation (mIoU points; positive: DOS ahead), from the numbers of this run."""
+    if main not in results:
+        return []
+    ref = results[main]["miou"]
+    lines = []
+    for name, r in results.items():
+        if name == main:
+            continue
+        kind = "baseline" if name in baselines else "ablation"
+        lines.append(f"- {main} vs {name} ({kind}): {100 * (ref - r['miou']):+.1f} mIoU")
+    good = [c for c, v in results[main]["iou"].items()
+            if c not in ("wall", "floor", "ceiling") and v is not None and v >= 0.2]
+    lines.append(f"- {main}: {len(good)} classes other than wall and floor at IoU >= 20"
+                 + (f" ({', '.join(good)})" if good else ""))
+    return lines + [""]
 
 
 def per_class_table(results):
@@ -188,7 +221,8 @@ def write_report(out_dir, results, settings, timings, histories, usages, prior, 
               prototype_palette(len(prior))[proto])
 
     final = {label: {k: h[-1][k] for k in ("loss", "effective_prototypes", "prior_effective",
-                                              "kl_to_prior", "top_mass")}
+                                              "kl_to_prior", "top_mass", "target_entropy",
+                                              "teacher_spread") if k in h[-1]}
              for label, h in histories.items()}
     val_usage = {label: dict(effective_prototypes=float(np.exp(-(u[u > 0] * np.log(u[u > 0])).sum())),
                              used=int((u > 0).sum()), top1=float(u.max()))
@@ -205,10 +239,14 @@ def write_report(out_dir, results, settings, timings, histories, usages, prior, 
         "Linear probe (frozen per-point features, one linear layer) on synthetic ScanNet-like "
         "scenes: mIoU over the ScanNet20 classes present in the validation scenes, and mean IoU "
         "over head / common / tail classes (training point frequency split into thirds). "
-        "All pretrained methods have the same budget, data, seed and initialisation.",
+        "All pretrained methods have the same budget, data, seed and initialisation; the raw "
+        "input row probes the backbones' own input channels (centred coordinates, colour, "
+        "normal), with the same probe on the same points. Probe features are every backbone "
+        "level brought back to the points (Sonata's linear-probe protocol).",
         "",
         results_table(results),
         "",
+        *comparison_lines(results),
         "Class groups: " + "; ".join(f"**{g}**: {', '.join(c)}" for g, c in groups.items()),
         "",
         "## Per-class IoU (%)",
@@ -217,12 +255,15 @@ def write_report(out_dir, results, settings, timings, histories, usages, prior, 
         "",
         "## Pretraining (last step)",
         "",
-        "| run | loss | teacher effective prototypes (batch) | prior effective | KL(usage, prior) |",
-        "|---|---|---|---|---|",
+        "| run | loss | teacher effective prototypes (batch) | prior effective | KL(usage, prior) "
+        "| target entropy / log N | teacher spread |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, s in final.items():
         lines.append(f"| {label} | {s['loss']:.3f} | {s['effective_prototypes']:.1f} | "
-                     f"{s['prior_effective']:.1f} | {s['kl_to_prior']:.2f} |")
+                     f"{s['prior_effective']:.1f} | {s['kl_to_prior']:.2f} | "
+                     f"{s.get('target_entropy', float('nan')):.3f} | "
+                     f"{s.get('teacher_spread', float('nan')):.3f} |")
     lines += ["", "Teacher usage on the validation scenes: " + "; ".join(
         f"{label}: {v['effective_prototypes']:.1f} effective, {v['used']} used, top-1 share "
         f"{100 * v['top1']:.1f}%" for label, v in val_usage.items()), ""]

@@ -1,5 +1,5 @@
-"""The demo's orchestration: synthetic scenes -> two DOS pretraining runs -> linear probes ->
-report folder. ``pointcept-dos demo`` (``pointcept_dos.cli``) calls :func:`run_demo`.
+"""The demo's orchestration: synthetic scenes -> DOS and its ablations pretrained on one budget
+-> linear probes beside the raw input and a random initialisation -> report folder. ``pointcept-dos demo`` (``pointcept_dos.cli``) calls :func:`run_demo`.
 
 Jobs (a pretraining run, a probe) run in worker processes, one per core: one process per core
 scales better on CPU than intra-op threads.
@@ -13,24 +13,31 @@ an uninterrupted run. The probes and the report are computed again.
 import os
 import time
 
-ALPHAS = {"DOS alpha=1.3": 1.3, "DOS alpha=0": 0.0}  # the two pretraining runs: Zipf, uniform
+# The pretraining runs, one budget, seed and initialisation: DOS, then the paper's three
+# ablations, each one change to DOS: the prior (uniform Sinkhorn), the student's input (masked
+# points kept with a mask token, loss at every matched point: Sonata's) and the objective
+# (per-point assignment over prototypes: Sonata's / DINO's). label -> (folder, model overrides)
+RUNS = {
+    "DOS alpha=1.3": ("dos_alpha1.3", dict(zipf_alpha=1.3)),
+    "DOS alpha=0": ("dos_alpha0", dict(zipf_alpha=0.0)),
+    "DOS + mask token": ("dos_mask_token", dict(student_input="mask_token")),
+    "DOS + per-point objective": ("dos_per_point", dict(objective="per_point")),
+}
+MAIN_RUN = "DOS alpha=1.3"
+RAW_INPUT = "raw input (9 channels)"
+RANDOM_INIT = "random init"
 
 # demo presets: the default finishes in under 10 minutes on 2 CPU cores, --quick in about one
 PRESETS = dict(
     default=dict(train_scenes=24, val_scenes=6, probe_train_scenes=12, steps=400, max_points=4000,
-                 probe_iters=300, precise_bn_scenes=8),
+                 probe_iters=300, probe_points=200_000, precise_bn_scenes=8),
     quick=dict(train_scenes=6, val_scenes=2, probe_train_scenes=4, steps=20, max_points=1500,
-               probe_iters=100, precise_bn_scenes=2),
+               probe_iters=100, probe_points=20_000, precise_bn_scenes=2),
 )
 
 
 def _log(msg):
     print(f"[pointcept-dos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def run_dir(alpha):
-    """Folder of the pretraining run with Zipf exponent ``alpha``, inside ``--out``."""
-    return f"dos_alpha{alpha:g}"
 
 
 def _task(name, kw):
@@ -56,14 +63,17 @@ def _task(name, kw):
 
         train = load_split(kw["data_root"], "train", kw["scenes"])[: kw["probe_train_scenes"]]
         val = load_split(kw["data_root"], "val", kw["scenes"])
-        if kw["checkpoint"] is None:
+        if kw["label"] == RAW_INPUT:
+            backbone = None  # the probe reads the backbone's input channels themselves
+        elif kw["checkpoint"] is None:
             backbone = build_model(kw["model_cfg"], kw["seed"]).teacher["backbone"]
         else:
             backbone = _load_model(kw["checkpoint"]).teacher["backbone"]
         with tqdm(total=2 * len(train) + len(val), desc=f"probe {kw['label']}", unit="scene",
                   position=kw["position"], dynamic_ncols=True) as bar:
             return linear_probe(backbone, train, val, kw["grid_size"], seed=kw["seed"],
-                                progress=bar.update, iters=kw["iters"])
+                                progress=bar.update, iters=kw["iters"],
+                                max_train_points=kw["max_train_points"])
     raise ValueError(name)
 
 
@@ -130,7 +140,7 @@ def run_demo(args):
 
     preset, identity = demo_settings(args)
     out = os.path.abspath(args.out)
-    state, manifest = prepare_output_folder(out, identity, [run_dir(a) for a in ALPHAS.values()],
+    state, manifest = prepare_output_folder(out, identity, [d for d, _ in RUNS.values()],
                                             overwrite=args.overwrite)
     threads = args.threads or min(2, os.cpu_count() or 1)
     torch.set_num_threads(1 if threads >= 2 else threads)
@@ -160,39 +170,40 @@ def run_demo(args):
          + ", ".join(f"{k} ({v})" for k, v in top[:3]) + "; rarest "
          + ", ".join(f"{k} ({counts[k]})" for k in present[-3:]))
 
-    # 2. pretraining: alpha=1.3 (Zipf) and alpha=0 (uniform Sinkhorn), same budget and seed;
-    # with 2+ threads the two runs go to two processes of threads // 2 torch threads each
-    # (one process per core scales better on CPU than intra-op threads)
+    # 2. pretraining: DOS and its ablations, same budget and seed; with 2+ threads the runs go
+    # to two processes of threads // 2 torch threads each (one process per core scales better
+    # on CPU than intra-op threads)
     train_opts = dict(steps=preset["steps"], grid_size=grid_size, max_points=preset["max_points"],
                       precise_bn_scenes=preset["precise_bn_scenes"])
     jobs = 2 if threads >= 2 else 1
     per_job = max(1, threads // jobs)
-    _log(f"pretraining DOS alpha=1.3 and alpha=0: {preset['steps']} steps each, "
+    _log(f"pretraining {', '.join(RUNS)}: {preset['steps']} steps each, "
          f"{preset['max_points']} points per view, 2 scenes x 2 views per step; {jobs} "
          f"process(es) x {per_job} thread(s)")
     t = time.time()
     tasks = [("pretrain", dict(data_root=data_root, scenes=scenes,
-                               out_dir=os.path.join(out, run_dir(a)),
-                               model_cfg=model_config(args.backbone, zipf_alpha=a),
-                               seed=args.seed, threads=per_job, position=i, train=train_opts))
-             for i, a in enumerate(ALPHAS.values())]
-    runs = dict(zip(ALPHAS, _run_tasks(tasks, jobs)))
-    timings["pretrain (both runs)"] = time.time() - t
+                               out_dir=os.path.join(out, folder),
+                               model_cfg=model_config(args.backbone, **overrides),
+                               seed=args.seed, threads=per_job, position=i % jobs, train=train_opts))
+             for i, (folder, overrides) in enumerate(RUNS.values())]
+    runs = dict(zip(RUNS, _run_tasks(tasks, jobs)))
+    timings["pretrain (all runs)"] = time.time() - t
     for label, r in runs.items():
         timings[f"pretrain {label} (own)"] = r["seconds"]
 
-    # 3. linear probes: random init and both DOS teachers
+    # 3. linear probes: the raw input, random init and every pretrained teacher
     _log(f"linear probes on {preset['probe_train_scenes']} train scenes, evaluated on "
          f"{len(val)} val scenes")
     t = time.time()
     probe_opts = dict(data_root=data_root, scenes=scenes,
                       probe_train_scenes=preset["probe_train_scenes"],
                       grid_size=grid_size, seed=args.seed, threads=per_job,
-                      iters=preset["probe_iters"])
-    tasks = [("probe", dict(probe_opts, label="random init", checkpoint=None,
-                            model_cfg=model_config(args.backbone), position=0))]
+                      iters=preset["probe_iters"], max_train_points=preset["probe_points"])
+    tasks = [("probe", dict(probe_opts, label=label, checkpoint=None,
+                            model_cfg=model_config(args.backbone), position=i))
+             for i, label in enumerate((RAW_INPUT, RANDOM_INIT))]
     tasks += [("probe", dict(probe_opts, label=label, checkpoint=r["checkpoint"], model_cfg=None,
-                             position=i + 1)) for i, (label, r) in enumerate(runs.items())]
+                             position=(i + 2) % jobs)) for i, (label, r) in enumerate(runs.items())]
     results = {}
     for task, result in zip(tasks, _run_tasks(tasks, jobs)):
         label = task[1]["label"]
@@ -206,7 +217,7 @@ def run_demo(args):
     # 4. report
     t = time.time()
     usages = {label: usage_on_scenes(m, val, grid_size) for label, m in models.items()}
-    main_model = models["DOS alpha=1.3"]
+    main_model = models[MAIN_RUN]
     ply_scene = (val[0]["coord"], teacher_assignments(main_model, val[0], grid_size))
     timings["report"] = time.time() - t
     timings["total"] = time.time() - start
