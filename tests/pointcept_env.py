@@ -21,8 +21,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Pointcept's import-time dependencies, beyond torch (see the README's install notes)
-POINTCEPT_IMPORT_DEPS = ("spconv", "torch_scatter", "timm", "addict", "einops", "scipy", "yapf")
+# Modules that importing pointcept.engines / pointcept.datasets / pointcept.models imports at
+# module level (Pointcept v1.7.0), beyond torch and numpy: a partial environment skips with their
+# names instead of failing inside Pointcept. (SharedArray is optional there; pointops is CUDA
+# only and stood in for by CPU mode.)
+POINTCEPT_IMPORT_DEPS = (
+    "spconv", "torch_scatter", "torch_cluster", "torch_geometric", "timm", "torchvision", "addict",
+    "yapf", "einops", "scipy", "termcolor", "tensorboardX", "wandb", "peft", "transformers",
+    "h5py", "open3d", "PIL", "packaging",
+)
 
 
 def pointcept_root():
@@ -54,9 +61,13 @@ requires_pointcept = pytest.mark.skipif(
 )
 
 
-def pointcept_env(extra_pythonpath=()):
-    """os.environ for a subprocess that imports Pointcept (POINTCEPT_ROOT on PYTHONPATH)."""
+def pointcept_env(extra_pythonpath=(), exp_root=None):
+    """os.environ for a subprocess that imports Pointcept (POINTCEPT_ROOT on PYTHONPATH).
+    exp_root: a folder for tools/train.sh and test.sh experiments (DOS_EXP_ROOT); tests pass a
+    tmp folder so that nothing is written into the repository."""
     env = dict(os.environ)
+    if exp_root is not None:
+        env["DOS_EXP_ROOT"] = str(exp_root)
     parts = [str(p) for p in extra_pythonpath] + [str(pointcept_root())]
     if env.get("PYTHONPATH"):
         parts.append(env["PYTHONPATH"])
