@@ -86,10 +86,10 @@ def test_degenerate_scene_does_not_change_the_others_loss(scope):
     """A scene of one-point views adds no row to any term: the other scenes' targets (the
     batch-scope Sinkhorn balances over the rows of every scene) and the mean over views are
     those of the batch without it. LayerNorm backbone: BatchNorm statistics would couple the
-    scenes' features. The extra scene goes last, inside the others' bounding box, so that the
-    voxel grid and the other scenes' masks are unchanged."""
+    scenes' features. The extra scene lies below the others (each view has its own voxel grid,
+    so that does not move theirs); it goes last so that the others' masks are drawn first."""
     batch = two_view_batch()
-    extra = batch_of([cube(1, [0.5, 0.5, 0.5], 7), cube(1, [1.5, 1.5, 1.5], 8)])
+    extra = batch_of([cube(1, [-5, -5, -1], 7), cube(1, [-4, -5, -1], 8)])
     joined = {k: torch.cat([batch[k], extra[k]]) for k in ("global_coord", "global_origin_coord", "global_feat")}
     joined["global_offset"] = torch.cat([batch["global_offset"], batch["global_offset"][-1] + extra["global_offset"]])
     joined["grid_size"] = batch["grid_size"]

@@ -417,9 +417,13 @@ class DOSv1m1(nn.Module):
 
     def forward(self, data_dict):
         view = check_views(data_dict)
-        # one voxel grid for the whole batch, shared by teacher and student so that the
-        # student's visible voxels are exactly the teacher's
-        view["grid_coord"] = grid_coord(view["coord"], view["grid_size"])
+        # one voxel grid per view, anchored at the view's minimum as Pointcept's per-scene
+        # GridSample is: a scene's voxels do not depend on the rest of the batch (nor on how it
+        # is split over processes); the student's points keep the teacher's voxels
+        view["grid_coord"] = torch.cat([
+            grid_coord(view["coord"][start:end], view["grid_size"])
+            for start, end in offset_to_bounds(view["offset"])
+        ])
         with torch.no_grad():
             teacher = self._encode(self.teacher, view)
             self.usage_counts += prototype_counts(teacher["cos"]).to(self.usage_counts)
