@@ -9,8 +9,8 @@ import torch
 from dos_batches import tiny_model, two_view_batch
 from pointcept_dos.core.zipf_prior import zipf_prior
 from pointcept_dos.core.zipf_sinkhorn import sinkhorn_log_plan, zipf_sinkhorn
-from pointcept_dos.models.dos_v1m1 import teacher_spread
-from pointcept_dos.models.objectives import per_point_objective, softmap_entropy, softmap_objective
+from pointcept_dos.models.collapse_guard import softmap_entropy, teacher_spread
+from pointcept_dos.models.objectives import per_point_objective, softmap_objective
 
 VARIANTS = [
     dict(student_input="drop", objective="softmap"),  # DOS
@@ -186,13 +186,20 @@ def test_softmap_entropy_is_one_when_flat_and_zero_when_sharp():
     assert softmap_entropy(torch.ones(11, 4) / 10, torch.tensor([1, 11]))[1] == 1
 
 
-def test_teacher_spread_is_zero_for_point_constant_cosines():
+def test_teacher_spread_is_zero_for_point_constant_cosines_and_one_for_random_directions():
     constant = torch.rand(1, 8).expand(20, 8)
-    assert teacher_spread(constant, torch.tensor([20])) == (pytest.approx(0.0, abs=1e-7), 1)
+    assert teacher_spread(constant, torch.tensor([20]), 64) == (pytest.approx(0.0, abs=1e-6), 1)
     varied = torch.rand(20, 8)
-    total, count = teacher_spread(varied, torch.tensor([10, 20]))
-    expected = (varied[:10].std(0, unbiased=False).mean() + varied[10:].std(0, unbiased=False).mean())
+    total, count = teacher_spread(varied, torch.tensor([10, 20]), 4)
+    expected = (varied[:10].std(0, unbiased=False).mean() + varied[10:].std(0, unbiased=False).mean()) * 2
     assert count == 2 and total == pytest.approx(float(expected), rel=1e-5)
+    # unit of 1/sqrt(D): random embeddings against random prototypes give about 1 at any D
+    for dim in (16, 256):
+        g = torch.Generator().manual_seed(dim)
+        embed = torch.nn.functional.normalize(torch.randn(4000, dim, generator=g), dim=1)
+        protos = torch.nn.functional.normalize(torch.randn(32, dim, generator=g), dim=1)
+        total, _ = teacher_spread(embed @ protos.t(), torch.tensor([4000]), dim)
+        assert total == pytest.approx(1.0, abs=0.05)
 
 
 def test_take_monitor_averages_the_steps_and_resets():
@@ -240,19 +247,31 @@ def test_collapse_guard_changes_nothing_while_the_signals_are_healthy():
 def test_collapse_guard_lowers_the_teacher_temperature_while_collapsing():
     # thresholds every step crosses: each step lowers the cap by `decay`, down to the floor
     torch.manual_seed(4)
-    model = tiny_model(teacher_temp_start=0.07, teacher_temp_base=0.07,
-                       collapse_guard=dict(entropy_threshold=0.01, decay=0.5, min_teacher_temp=0.01))
+    guard = dict(entropy_threshold=0.01, spread_threshold=100.0, decay=0.5, min_teacher_temp=0.01)
+    model = tiny_model(teacher_temp_start=0.07, teacher_temp_base=0.07, collapse_guard=guard)
     temps = [t for t, _, _ in _train(model, 5)]
-    assert temps == pytest.approx([0.035, 0.0175, 0.01, 0.01, 0.01])
+    assert temps == pytest.approx([0.035, 0.0175, 0.01, 0.01, 0.01]) and model.guard.engaged
     # the cap travels in the checkpoint, so a resumed run keeps it
     state = model.state_dict()
-    resumed = tiny_model(teacher_temp_start=0.07, teacher_temp_base=0.07,
-                         collapse_guard=dict(entropy_threshold=0.01, decay=0.5, min_teacher_temp=0.01))
+    resumed = tiny_model(teacher_temp_start=0.07, teacher_temp_base=0.07, collapse_guard=guard)
     resumed.load_state_dict(state)
     resumed.set_step(5, 20)
-    assert resumed.teacher_temp == pytest.approx(0.01)
+    assert resumed.teacher_temp == pytest.approx(0.01) and resumed.guard.engaged
     # and a checkpoint without the guard's state (older, or guard off) still loads
     plain = tiny_model()
     plain_state = plain.state_dict()
     resumed.load_state_dict(plain_state)
     assert resumed.guard.temp_cap == pytest.approx(0.01)
+
+
+def test_collapse_guard_engages_on_both_signals_and_holds_after_recovery():
+    from pointcept_dos.models.collapse_guard import CollapseGuard
+
+    guard = CollapseGuard(student_temp=0.1, entropy_threshold=0.9, spread_threshold=0.5, decay=0.5)
+    assert guard.min_teacher_temp == pytest.approx(0.02)  # tau_S / (2 x 2.5)
+    assert not guard.update(0.95, 0.8, 0.07) and not guard.update(0.5, 0.1, 0.07)  # one signal only
+    assert guard.apply(0.07) == 0.07
+    assert guard.update(0.95, 0.3, 0.07) and guard.apply(0.07) == pytest.approx(0.035)
+    # engaged until the spread recovers, whatever the entropy (lower tau_T lowers it by itself)
+    assert guard.update(0.5, 0.3, 0.035) and guard.apply(0.07) == pytest.approx(0.02)
+    assert not guard.update(0.5, 0.6, 0.02) and guard.apply(0.07) == pytest.approx(0.02)  # held

@@ -178,7 +178,8 @@ def test_hook_logs_collapse_signals_and_empty_steps():
                           dec_depths=(1,))))
         trainer = Dict(model=model, logger=logger, writer=Writer(), epoch=0, train_loader=[0] * 4,
                        comm_info=dict(iter=0), cfg=Dict(scheduler=dict(total_steps=4)))
-        hook = build_hooks([dict(type="ZipfSinkhornHook", log_interval=2, entropy_threshold=0.05)])[0]
+        hook = build_hooks([dict(type="ZipfSinkhornHook", log_interval=2, entropy_threshold=0.05,
+                                 spread_threshold=100.0)])[0]
         hook.trainer = model.trainer = trainer
         hook.before_train()
         one_point_views = dict(
@@ -199,7 +200,7 @@ def test_hook_logs_collapse_signals_and_empty_steps():
     assert "empty terms 4 of 12, empty steps 1 of 2" in lines[0] and "empty steps 0 of 2" in lines[1]
     assert re.search(r"target entropy/logN 0\.\d{3}, teacher spread 0\.\d{4}", lines[1])
     warnings = [m for level, m in result["records"] if level == "WARNING"]
-    # entropy_threshold 0.05: every report warns, with the remedy; step 2 also about the empty step
+    # thresholds every report crosses: each warns, with the remedy; step 2 also about the empty step
     assert sum(m.startswith("Collapse signals @ step") for m in warnings) == 2
     assert all("student_temp / teacher_temp >= 2.5" in m for m in warnings if m.startswith("Collapse"))
     assert any(m.startswith("1 of the last 2 steps had no matched point") for m in warnings)

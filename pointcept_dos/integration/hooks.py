@@ -10,7 +10,12 @@ from pointcept.engines.hooks.default import HookBase
 from ..core.prototype_usage import usage_statistics
 from ..core.schedules import warmup_schedule
 from ..core.validation import check_positive_int, check_real
-from ..models.collapse_guard import ENTROPY_THRESHOLD, SPREAD_THRESHOLD, remedy
+from ..models.collapse_guard import (
+    ENTROPY_THRESHOLD,
+    SPREAD_THRESHOLD,
+    collapse_signals_say_collapse,
+    remedy,
+)
 
 
 def _ratio_schedule(name, spec):
@@ -33,10 +38,10 @@ class ZipfSinkhornHook(HookBase):
         collapse_ratio: warn when the effective number of prototypes falls below this share
             of the prior's effective number.
         collapse_top_mass: warn when the 10 most used prototypes hold more than this share.
-        entropy_threshold: warn when the mean target-softmap entropy / log N since the last
-            report is above this (1 = flat softmaps).
-        spread_threshold: warn when the mean std of the teacher's cosines over a view's points
-            is below this (0 = every point alike).
+        entropy_threshold, spread_threshold: warn (with the remedy) when, averaged since the
+            last report, the target-softmap entropy / log N is above the first and the
+            teacher's cosine spread over points (units of 1/sqrt(D)) below the second; see
+            pointcept_dos/models/collapse_guard.py.
     Every `log_interval` steps it logs (and writes to TensorBoard under `prototypes/`) the
     usage statistics, the collapse signals and the number of (term, view) pairs without
     matched points (`empty_terms` of `terms`) and of steps where all were empty
@@ -114,9 +119,9 @@ class ZipfSinkhornHook(HookBase):
                 "check the learning rate, teacher temperature and zipf_alpha; a plateau keeps "
                 "usage near the prior, a collapse does not."
             )
-        if (
-            monitor["target_entropy"] > self.entropy_threshold
-            or monitor["teacher_spread"] < self.spread_threshold
+        if collapse_signals_say_collapse(
+            monitor["target_entropy"], monitor["teacher_spread"], self.entropy_threshold,
+            self.spread_threshold,
         ):
             logger.warning(
                 f"Collapse signals @ step {step}: target entropy/logN "

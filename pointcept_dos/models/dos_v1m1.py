@@ -44,10 +44,10 @@ from ..core.validation import check_choice, check_positive_int, check_real
 from ..core.voxel_grid import grid_coord
 from ..core.zipf_prior import zipf_prior
 from .batch_checks import VIEW_KEYS, check_views
-from .collapse_guard import CollapseGuard
+from .collapse_guard import CollapseGuard, softmap_entropy, teacher_spread
 from .loss_points import loss_points
 from .mask_token import MaskToken
-from .objectives import MIN_POINTS, OBJECTIVE_FUNCTIONS, OBJECTIVES, softmap_entropy
+from .objectives import MIN_POINTS, OBJECTIVE_FUNCTIONS, OBJECTIVES
 
 __all__ = ["DOSv1m1", "VIEW_KEYS"]
 
@@ -58,19 +58,6 @@ MONITOR_FIELDS = (
     "steps", "entropy_sum", "entropy_steps", "spread_sum", "spread_steps", "empty_terms",
     "terms", "empty_steps",
 )
-
-
-def teacher_spread(cos, offset):
-    """Sum and count of the teacher's cosine spread over views with >= 2 points.
-
-    cos: [M, K] teacher cosines at its loss points. Per view: the std over the view's points
-    of each prototype's cosine, mean over prototypes. Returns (float sum, number of views)."""
-    total, count = 0.0, 0
-    for start, end in offset_to_bounds(offset):
-        if end - start >= 2:
-            total += float(cos[start:end].double().std(0, unbiased=False).mean())
-            count += 1
-    return total, count
 
 
 class DOSv1m1(nn.Module):
@@ -117,10 +104,10 @@ class DOSv1m1(nn.Module):
         a Pointcept batch with global_coord / global_origin_coord [N, 3] metres, global_feat
         [N, C_in], global_offset [2 x scenes] (two views per scene) and grid_size (metres).
         -> dict of scalar tensors: `loss` and `<term>_loss` (nats, in the graph), and, detached:
-        `target_entropy` (entropy / log N of the target softmaps, mean over prototypes and
-        views; -> 1 in a collapse), `teacher_spread` (std over a view's points of the
-        teacher's cosines, mean over prototypes and views; -> 0 in a collapse), both carried
-        over from the last step that measured them when a step has no view to measure;
+        `target_entropy` and `teacher_spread`, the collapse signals of `collapse_guard` (entropy /
+        log N of the target softmaps, -> 1 in a collapse; std of the teacher's cosines over a
+        view's points in units of 1/sqrt(head_embed_channels), -> 0 in a collapse), carried over
+        from the last step that measured them when a step has no view to measure;
         `empty_terms` (number of (term, view) pairs without enough matched points) and
         `empty_step` (1 when every one was empty: the loss is then 0).
     """
@@ -179,6 +166,7 @@ class DOSv1m1(nn.Module):
             raise ValueError("same_view_weight + cross_view_weight must be > 0, got 0")
 
         self.num_prototypes = num_prototypes
+        self.embed_channels = head_embed_channels
         self.mask_size, self.mask_ratio = mask_size, mask_ratio
         self.sinkhorn_iters, self.sinkhorn_scope = sinkhorn_iters, sinkhorn_scope
         self.term_weights = dict(same_view=same_view_weight, cross_view=cross_view_weight)
@@ -427,7 +415,7 @@ class DOSv1m1(nn.Module):
         with torch.no_grad():
             teacher = self._encode(self.teacher, view)
             self.usage_counts += prototype_counts(teacher["cos"]).to(self.usage_counts)
-            spread = teacher_spread(teacher["cos"], teacher["offset"])
+            spread = teacher_spread(teacher["cos"], teacher["offset"], self.embed_channels)
         visible = patch_visibility(
             view["coord"].float(), view["offset"], self.mask_size, self.mask_ratio,
             self.mask_generator,

@@ -14,16 +14,12 @@ and compare the student to them; they differ in the direction of the normalisati
   the cross-entropy, 0 when the student equals the target. Mean over a view's points, then over
   views (each view weighs the same, as for softmaps).
 
-Every objective also measures the collapse signal `target_entropy`: the entropy of each target
-softmap (a column over a view's points) divided by log N, N the view's matched points, averaged
-over prototypes and views. 1 means flat softmaps (every point alike to the teacher: collapse),
-small values sharp ones.
+Every objective also returns the target softmaps, from which the model measures the collapse
+signal `target_entropy` (`collapse_guard.softmap_entropy`).
 
 All scores here are logits (cosines already divided by a temperature); `offset` delimits the
 views. A view with fewer points than `MIN_POINTS[objective]` must be dropped by the caller.
 """
-
-import math
 
 import torch
 
@@ -49,22 +45,6 @@ def _sinkhorn_rows(teacher_logits, offset, prior, num_iters, scope, group):
         if end > start:
             log_plan[start:end] = sinkhorn_log_plan(teacher_logits[start:end], prior, num_iters)
     return log_plan
-
-
-def softmap_entropy(target, offset):
-    """Sum and count of entropy / log N of the target softmaps, over views with N >= 2.
-
-    target: [N, K] softmaps, each view's column summing to 1. Returns (float sum over views of
-    the mean over prototypes, number of views counted)."""
-    total, count = 0.0, 0
-    for start, end in offset_to_bounds(offset):
-        if end - start < 2:
-            continue
-        block = target[start:end].double()
-        entropy = -torch.xlogy(block, block).sum(0)
-        total += float(entropy.mean()) / math.log(end - start)
-        count += 1
-    return total, count
 
 
 def softmap_objective(student_logits, teacher_logits, offset, prior, num_iters, scope, group):
