@@ -21,8 +21,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Pointcept's import-time dependencies, beyond torch (see the README's install notes)
-POINTCEPT_IMPORT_DEPS = ("spconv", "torch_scatter", "timm", "addict", "einops", "scipy", "yapf")
+# Modules that importing pointcept.engines / pointcept.datasets / pointcept.models imports at
+# module level (Pointcept v1.7.0), beyond torch and numpy: a partial environment skips with their
+# names instead of failing inside Pointcept. (SharedArray is optional there; pointops is CUDA
+# only and stood in for by CPU mode.)
+POINTCEPT_IMPORT_DEPS = (
+    "spconv", "torch_scatter", "torch_cluster", "torch_geometric", "timm", "torchvision", "addict",
+    "yapf", "einops", "scipy", "termcolor", "tensorboardX", "wandb", "peft", "transformers",
+    "h5py", "open3d", "PIL", "packaging",
+)
 
 
 def pointcept_root():
@@ -54,9 +61,13 @@ requires_pointcept = pytest.mark.skipif(
 )
 
 
-def pointcept_env(extra_pythonpath=()):
-    """os.environ for a subprocess that imports Pointcept (POINTCEPT_ROOT on PYTHONPATH)."""
+def pointcept_env(extra_pythonpath=(), exp_root=None):
+    """os.environ for a subprocess that imports Pointcept (POINTCEPT_ROOT on PYTHONPATH).
+    exp_root: a folder for tools/train.sh and test.sh experiments (DOS_EXP_ROOT); tests pass a
+    tmp folder so that nothing is written into the repository."""
     env = dict(os.environ)
+    if exp_root is not None:
+        env["DOS_EXP_ROOT"] = str(exp_root)
     parts = [str(p) for p in extra_pythonpath] + [str(pointcept_root())]
     if env.get("PYTHONPATH"):
         parts.append(env["PYTHONPATH"])
@@ -102,3 +113,30 @@ def write_scannet_like(root, scenes=None, points=400, seed=0):
             ).items():
                 np.save(scene / f"{key}.npy", value)
     return root
+
+
+def write_lattice_scene(root, split="train", name="scene0000_00", spacing=0.05):
+    """One scene whose points lie on a `spacing` lattice (floor 1.6 x 1.6 m, a wall, a box), in
+    Pointcept's ScanNet layout. Every point has a voxel of its own at grid sizes below
+    spacing / sqrt(3), so grid sampling keeps all of them whatever its random choice: with
+    view augmentation off, every data-loader pass gives the same points (in an order that may
+    vary). Returns the root path."""
+    axis = np.arange(0.0, 1.6, spacing)
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    floor = np.c_[x.ravel(), y.ravel(), np.zeros(x.size)]
+    x, z = np.meshgrid(axis, np.arange(spacing, 1.0, spacing), indexing="ij")
+    wall = np.c_[x.ravel(), np.full(x.size, 1.6), z.ravel()]
+    box_axis = np.arange(0.4, 0.8, spacing)
+    x, y = np.meshgrid(box_axis, box_axis, indexing="ij")
+    box = np.c_[x.ravel(), y.ravel(), np.full(x.size, 0.5)]
+    coord = np.concatenate([floor, wall, box]).astype(np.float32)
+    normal = np.concatenate([np.tile([0, 0, 1], (len(floor), 1)), np.tile([0, -1, 0], (len(wall), 1)),
+                             np.tile([0, 0, 1], (len(box), 1))]).astype(np.float32)
+    color = (np.abs(np.sin(coord * 7.0)) * 255).astype(np.uint8)
+    segment20 = np.concatenate([np.full(len(floor), 1), np.full(len(wall), 0), np.full(len(box), 4)]).astype(np.int16)
+    scene = Path(root) / split / name
+    scene.mkdir(parents=True, exist_ok=True)
+    for key, value in dict(coord=coord, color=color, normal=normal, segment20=segment20,
+                           segment200=segment20, instance=np.full(len(coord), -1, np.int16)).items():
+        np.save(scene / f"{key}.npy", value)
+    return Path(root)

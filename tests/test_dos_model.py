@@ -9,9 +9,15 @@ def test_forward_returns_scalar_terms_and_trains_only_the_student():
     model = tiny_model()
     model.set_step(0, 100)
     out = model(two_view_batch())
-    assert set(out) == {"loss", "same_view_loss", "cross_view_loss"}
+    assert set(out) == {"loss", "same_view_loss", "cross_view_loss", "target_entropy", "teacher_spread",
+                        "empty_terms", "empty_step"}
     assert all(v.dim() == 0 and torch.isfinite(v) for v in out.values())
+    # what Pointcept's logger reads with .item(): detached scalars besides the losses
+    assert not any(out[k].requires_grad for k in ("target_entropy", "teacher_spread", "empty_terms", "empty_step"))
+    assert 0 < float(out["target_entropy"]) < 1 and float(out["teacher_spread"]) > 0
+    assert float(out["empty_terms"]) == 0 and float(out["empty_step"]) == 0
     terms = {k: float(v.detach()) for k, v in out.items()}
+    assert terms["same_view_loss"] > 0 and terms["cross_view_loss"] > 0
     assert terms["loss"] == pytest.approx(0.5 * terms["same_view_loss"] + 0.5 * terms["cross_view_loss"], rel=1e-5)
     out["loss"].backward()
     assert all(p.grad is None for p in model.teacher.parameters())

@@ -1,25 +1,30 @@
 """DOS inside the real Pointcept (skipped without POINTCEPT_ROOT): registration, a forward and
-backward on batches from Pointcept's own transform pipeline for both backbones, a CPU smoke
-pretraining through tools/train.sh, the stock Sonata linear-probe config loading its checkpoint
-with only the head missing, and a resume that continues the schedules where they were."""
+backward on batches from Pointcept's own transform pipeline for both backbones and the ablation
+keys, ZipfSinkhornHook's report, a CPU smoke pretraining through tools/train.sh, the stock Sonata
+linear-probe config loading its checkpoint with only the head missing, an exact resume (N steps
+straight = N/2 + resume + N/2), and Pointcept's trainer in two processes (gloo). Experiments go
+to a tmp folder (DOS_EXP_ROOT)."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
-import uuid
 
+import numpy as np
 import pytest
 import torch
 
-from pointcept_env import REPO_ROOT, pointcept_env, requires_pointcept, write_scannet_like
+from pointcept_env import (
+    REPO_ROOT, pointcept_env, requires_pointcept, write_lattice_scene, write_scannet_like,
+)
 
 pytestmark = requires_pointcept
 
 TRAIN_SH = str(REPO_ROOT / "tools" / "train.sh")
+TESTS_DIR = str(REPO_ROOT / "tests")
+SPUNET_PRETRAIN = str(REPO_ROOT / "configs" / "dos" / "scannet-pretrain-spunet.py")
 
 SMALL_PTV3 = dict(
     enc_depths=[1, 1, 1, 1, 1], enc_channels=[16, 16, 32, 32, 64],
@@ -34,27 +39,39 @@ def backbone_options(prefix, small):
 
 
 def run_python(code, timeout=600):
-    """Run code in a fresh interpreter with CPU mode on and pointcept_dos imported; returns
-    the JSON object the code prints last."""
+    """Run code in a fresh interpreter with CPU mode on and pointcept_dos imported (and the
+    tests folder importable); returns the JSON object the code prints last."""
     script = textwrap.dedent("""
         import json, sys
         sys.path.insert(0, {tools!r})
+        sys.path.insert(0, {tests!r})
         from _dos_entry import bootstrap
         bootstrap(["--num-gpus", "0"])
-    """).format(tools=str(REPO_ROOT / "tools")) + textwrap.dedent(code)
+    """).format(tools=str(REPO_ROOT / "tools"), tests=TESTS_DIR) + textwrap.dedent(code)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=timeout, env=pointcept_env(), cwd=str(REPO_ROOT))
     assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_train(args, timeout=900):
+def run_train(args, exp_root, timeout=900, processes=1):
+    env = pointcept_env(extra_pythonpath=[TESTS_DIR], exp_root=exp_root)
+    env["DOS_CPU_PROCESSES"] = str(processes)
     out = subprocess.run(["sh", TRAIN_SH, "-p", sys.executable, "-g", "0", "-d", "scannet", *args],
-                         capture_output=True, text=True, timeout=timeout, env=pointcept_env(),
-                         cwd=str(REPO_ROOT))
+                         capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO_ROOT))
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-8000:]
     return log
+
+
+def load_checkpoint(path):
+    """A Pointcept checkpoint, weights only. Pointcept's WeightDecaySchedular puts a numpy float
+    into the optimizer's param groups, which weights_only=True refuses unless numpy scalars are
+    allowed (they carry a dtype and bytes, no code)."""
+    numpy_core = getattr(np, "_core", None) or np.core
+    allowed = [numpy_core.multiarray.scalar, np.dtype, type(np.dtype(np.float64))]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +80,8 @@ def scannet_root(tmp_path_factory):
 
 
 @pytest.fixture()
-def exp_name():
-    name = f"dos-test-{uuid.uuid4().hex[:6]}"
-    yield name
-    if not os.environ.get("POINTCEPT_DOS_KEEP_EXP"):
-        shutil.rmtree(REPO_ROOT / "exp" / "scannet" / name, ignore_errors=True)
+def exp_root(tmp_path):
+    return (tmp_path / "exp").resolve()
 
 
 def test_registered_in_pointcept_registries():
@@ -85,11 +99,17 @@ def test_registered_in_pointcept_registries():
                          loss="SoftmapDistillationLoss", hook="ZipfSinkhornHook", sonata="Sonata")
 
 
-@pytest.mark.parametrize("config, small, prefix", [
-    ("configs/dos/scannet-pretrain.py", SMALL_PTV3, "backbone"),
-    ("configs/dos/scannet-pretrain-spunet.py", SMALL_SPUNET, "backbone"),
+OUTPUT_KEYS = ["cross_view_loss", "empty_step", "empty_terms", "loss", "same_view_loss", "target_entropy",
+               "teacher_spread"]
+
+
+@pytest.mark.parametrize("config, small, ablation", [
+    ("configs/dos/scannet-pretrain.py", SMALL_PTV3, {}),
+    ("configs/dos/scannet-pretrain-spunet.py", SMALL_SPUNET, {}),
+    # the paper's ablations from a Pointcept config: Sonata's mask token and per-point objective
+    ("configs/dos/scannet-pretrain.py", SMALL_PTV3, dict(student_input="mask_token", objective="per_point")),
 ])
-def test_forward_backward_on_pointcept_pipeline(config, small, prefix, scannet_root):
+def test_forward_backward_on_pointcept_pipeline(config, small, ablation, scannet_root):
     result = run_python(f"""
         import torch
         from pointcept.utils.config import Config
@@ -98,7 +118,7 @@ def test_forward_backward_on_pointcept_pipeline(config, small, prefix, scannet_r
         from pointcept.datasets.utils import point_collate_fn
         cfg = Config.fromfile({config!r})
         cfg.model.backbone.update({small!r})
-        cfg.model.update(num_prototypes=32, head_hidden_channels=32, head_embed_channels=16)
+        cfg.model.update(num_prototypes=32, head_hidden_channels=32, head_embed_channels=16, **{ablation!r})
         if cfg.model.backbone.type == "PT-v3m2":
             cfg.model.head_in_channels = sum({small!r}["enc_channels"][-3:])
         else:
@@ -110,19 +130,82 @@ def test_forward_backward_on_pointcept_pipeline(config, small, prefix, scannet_r
         dataset = build_dataset(cfg.data.train)
         batch = point_collate_fn([dataset[0], dataset[1]])
         out = model(batch)
+        logged = {{k: v.item() for k, v in out.items()}}  # as Pointcept's InformationWriter
         out["loss"].backward()
         grads = [p.grad for p in model.student.parameters() if p.requires_grad]
         print(json.dumps(dict(
-            keys=sorted(out), loss=float(out["loss"]),
+            keys=sorted(out), loss=logged["loss"], entropy=logged["target_entropy"],
+            spread=logged["teacher_spread"],
             student_grads=sum(g is not None and bool(g.abs().sum() > 0) for g in grads),
             student_params=len(grads),
             teacher_grads=sum(p.grad is not None for p in model.teacher.parameters()),
+            mask_token="mask_token" in model.student,
             views=len(batch["global_offset"]))))
     """)
-    assert result["keys"] == ["cross_view_loss", "loss", "same_view_loss"]
-    assert 0 < result["loss"] < 100
+    assert result["keys"] == OUTPUT_KEYS
+    assert 0 < result["loss"] < 100 and 0 < result["entropy"] < 1 and result["spread"] > 0
     assert result["views"] == 4 and result["teacher_grads"] == 0
     assert result["student_grads"] > 0.8 * result["student_params"]
+    assert result["mask_token"] == (ablation.get("student_input") == "mask_token")
+
+
+def test_hook_logs_collapse_signals_and_empty_steps():
+    result = run_python("""
+        import logging
+        import torch
+        from addict import Dict
+        from pointcept.models.builder import build_model
+        from pointcept.engines.hooks.builder import build_hooks
+        from dos_batches import two_view_batch
+
+        records, scalars = [], {}
+
+        class Capture(logging.Handler):
+            def emit(self, record):
+                records.append((record.levelname, record.getMessage()))
+
+        class Writer:
+            def add_scalar(self, key, value, step):
+                scalars.setdefault(key, []).append((step, value))
+
+        logger = logging.getLogger("dos-hook-test")
+        logger.addHandler(Capture())
+        logger.setLevel(logging.INFO)
+        model = build_model(dict(
+            type="DOS-v1m1", head_in_channels=8, head_hidden_channels=16, head_embed_channels=8,
+            num_prototypes=16, mask_seed=0,
+            backbone=dict(type="DOS-SpUNet-lite", in_channels=6, channels=(8, 16), enc_depths=(1, 1),
+                          dec_depths=(1,))))
+        trainer = Dict(model=model, logger=logger, writer=Writer(), epoch=0, train_loader=[0] * 4,
+                       comm_info=dict(iter=0), cfg=Dict(scheduler=dict(total_steps=4)))
+        hook = build_hooks([dict(type="ZipfSinkhornHook", log_interval=2, entropy_threshold=0.05,
+                                 spread_threshold=100.0)])[0]
+        hook.trainer = model.trainer = trainer
+        hook.before_train()
+        one_point_views = dict(
+            global_coord=torch.rand(2, 3), global_feat=torch.rand(2, 6),
+            global_offset=torch.tensor([1, 2]), grid_size=torch.tensor([0.05]))
+        one_point_views["global_origin_coord"] = one_point_views["global_coord"].clone()
+        for it, batch in enumerate([two_view_batch(), one_point_views, two_view_batch(seed=1), two_view_batch(seed=2)]):
+            trainer.comm_info["iter"] = it
+            model.before_step()
+            with torch.no_grad():
+                model(batch)
+            hook.after_step()
+        print(json.dumps(dict(records=records, scalars=sorted(scalars))))
+    """)
+    lines = [m for _, m in result["records"] if m.startswith("Prototype usage @")]
+    assert [line.split(":")[0] for line in lines] == ["Prototype usage @ step 2", "Prototype usage @ step 4"]
+    # step 1: 2 scenes x 2 views x 2 terms; step 2: one scene of one-point views, all 4 empty
+    assert "empty terms 4 of 12, empty steps 1 of 2" in lines[0] and "empty steps 0 of 2" in lines[1]
+    assert re.search(r"target entropy/logN 0\.\d{3}, teacher spread 0\.\d{4}", lines[1])
+    warnings = [m for level, m in result["records"] if level == "WARNING"]
+    # thresholds every report crosses: each warns, with the remedy; step 2 also about the empty step
+    assert sum(m.startswith("Collapse signals @ step") for m in warnings) == 2
+    assert all("student_temp / teacher_temp >= 2.5" in m for m in warnings if m.startswith("Collapse"))
+    assert any(m.startswith("1 of the last 2 steps had no matched point") for m in warnings)
+    for key in ("target_entropy", "teacher_spread", "empty_terms", "empty_steps", "effective_prototypes"):
+        assert f"prototypes/{key}" in result["scalars"]
 
 
 def pretrain_options(root, epochs):
@@ -135,48 +218,148 @@ def pretrain_options(root, epochs):
     ]
 
 
-def schedule_log(log):
-    """step -> (teacher_temp, momentum) from ZipfSinkhornHook's log lines."""
-    found = re.findall(r"Prototype usage @ step (\d+):.*?teacher_temp ([0-9.]+), momentum ([0-9.]+)", log)
-    return {int(s): (float(t), float(m)) for s, t, m in found}
-
-
-def test_pretrain_then_stock_linear_probe_loads_the_student(scannet_root, exp_name):
-    log = run_train(["-c", "configs/dos/scannet-pretrain.py", "-n", exp_name, "--",
-                     *pretrain_options(scannet_root, epochs=1)])
+def test_pretrain_then_stock_linear_probe_loads_the_student(scannet_root, exp_root):
+    log = run_train(["-c", "configs/dos/scannet-pretrain.py", "-n", "dos-pretrain", "--",
+                     *pretrain_options(scannet_root, epochs=1)], exp_root)
     assert "pointcept-dos CPU mode: patched" in log
-    assert re.search(r"Prototype usage @ step 1: effective", log), log[-3000:]
-    checkpoint = REPO_ROOT / "exp" / "scannet" / exp_name / "model" / "model_last.pth"
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    assert re.search(r"Prototype usage @ step 1: effective .* target entropy/logN 0\.\d+", log), log[-3000:]
+    checkpoint = exp_root / "scannet" / "dos-pretrain" / "model" / "model_last.pth"
+    state = load_checkpoint(checkpoint)["state_dict"]
     assert any(k.startswith("student.backbone.") for k in state)
     assert any(k.startswith("teacher.head.") for k in state)
 
-    probe = f"{exp_name}-lin"
-    try:
-        log = run_train(["-c", "configs/dos/scannet-lin.py", "-n", probe, "-w", str(checkpoint), "--",
-                         *(f"data.{s}.data_root={scannet_root}" for s in ("train", "val", "test")),
-                         "epoch=1", "eval_epoch=1", "batch_size=1", "num_worker=0", "mix_prob=0",
-                         "enable_amp=False",
-                         f"model.backbone_out_channels={sum(SMALL_PTV3['enc_channels'])}",
-                         *backbone_options("model.backbone", SMALL_PTV3)])
-    finally:
-        shutil.rmtree(REPO_ROOT / "exp" / "scannet" / probe, ignore_errors=True)
+    log = run_train(["-c", "configs/dos/scannet-lin.py", "-n", "dos-lin", "-w", str(checkpoint), "--",
+                     *(f"data.{s}.data_root={scannet_root}" for s in ("train", "val", "test")),
+                     "epoch=1", "eval_epoch=1", "batch_size=1", "num_worker=0", "mix_prob=0",
+                     "enable_amp=False",
+                     f"model.backbone_out_channels={sum(SMALL_PTV3['enc_channels'])}",
+                     *backbone_options("model.backbone", SMALL_PTV3)], exp_root)
     missing = re.search(r"Missing keys: (\[.*?\])", log).group(1)
     missing = eval(missing)  # noqa: S307  Pointcept logs a Python list literal
     assert missing and all(k.startswith("seg_head.") for k in missing), missing
+    assert not (REPO_ROOT / "exp" / "scannet" / "dos-pretrain").exists()
 
 
-def test_resume_continues_the_schedules(scannet_root, exp_name):
-    options = pretrain_options(scannet_root, epochs=2) + ["model.teacher_temp_warmup_ratio=1.0"]
-    full = schedule_log(run_train(["-c", "configs/dos/scannet-pretrain.py", "-n", exp_name, "--", *options]))
-    exp = REPO_ROOT / "exp" / "scannet" / exp_name
-    steps_per_epoch = len(full) // 2
-    assert steps_per_epoch >= 1 and sorted(full) == list(range(1, 2 * steps_per_epoch + 1))
-    # stop after epoch 1: make its checkpoint the last one, then resume with -r true
-    shutil.copy(exp / "model" / "epoch_1.pth", exp / "model" / "model_last.pth")
-    resumed = schedule_log(run_train(["-n", exp_name, "-r", "true", "--", *options]))
-    assert sorted(resumed) == list(range(steps_per_epoch + 1, 2 * steps_per_epoch + 1))
-    for step, values in resumed.items():
-        assert values == full[step], (step, values, full[step])
-    # the warm-up spans the run, so a restart from step 0 would have shown other values
-    assert full[1][0] < full[2 * steps_per_epoch][0]
+# ----- resume: N steps straight = N/2 + resume + N/2 ---------------------------------------------
+
+# What is controlled so that two runs can agree: the data (one lattice scene: grid sampling keeps
+# every point; colour and view augmentation off and views of the whole scene, so every sample is
+# the same points; the sampler's shuffle and the workers' seeds then change nothing but the point
+# order), the model (SpUNet: no drop path, no random serialisation order), seed=0. What must
+# travel in the checkpoint: weights, teacher, optimizer, scheduler, epoch, and the masking
+# generator (DOS-v1m1's `_extra_state`); the schedules follow from the step.
+DETERMINISTIC_DATA_CONFIG = """
+from pointcept_dos.integration.config_presets import multiview_transform as __multiview_transform
+
+_base_ = [{base!r}]
+
+data = dict(train=dict(transform=__multiview_transform(
+    grid_size=0.02, feat_keys=("color", "normal"), shared_augmentation=(dict(type="NormalizeColor"),),
+    view_augmentation=(), view_scale=(1.0, 1.0))))
+"""
+
+
+def resume_options(root):
+    return [
+        f"data.train.data_root={root}", "epoch=16", "eval_epoch=4", "batch_size=2", "num_worker=1", "seed=0",
+        "enable_amp=False", f"model.head_in_channels={SMALL_SPUNET['channels'][-1]}",
+        "model.teacher_temp_warmup_ratio=1.0",  # tau_T changes at every step of the run
+        "hooks.2.log_interval=1", "hooks.6.save_freq=1",
+        *SMALL_HEAD, *backbone_options("model.backbone", SMALL_SPUNET),
+    ]
+
+
+def step_losses(log):
+    """(epoch, iter) -> loss from Pointcept's InformationWriter lines."""
+    found = re.findall(r"Train: \[(\d+)/\d+\]\[(\d+)/\d+\].*? loss: ([0-9.]+)", log)
+    return {(int(e), int(i)): float(v) for e, i, v in found}
+
+
+def hook_lines(log):
+    """step -> the hook's report (usage, collapse signals, schedules) after that step."""
+    return {int(s): line for s, line in re.findall(r"Prototype usage @ step (\d+): (.*)", log)}
+
+
+def test_resume_is_exact(tmp_path, exp_root):
+    root = write_lattice_scene(tmp_path / "lattice")
+    config = tmp_path / "dos-spunet-deterministic.py"
+    config.write_text(DETERMINISTIC_DATA_CONFIG.format(base=SPUNET_PRETRAIN))
+    options = resume_options(root)
+    straight = run_train(["-c", str(config), "-n", "straight", "--", *options], exp_root)
+    losses, lines = step_losses(straight), hook_lines(straight)
+    assert sorted(losses) == [(e, i) for e in range(1, 5) for i in (1, 2)], straight[-3000:]
+    assert sorted(lines) == list(range(1, 9))
+
+    # the same run stopped after epoch 2 (its epoch_2 checkpoint as the last one), then resumed
+    first = exp_root / "scannet" / "straight"
+    second = exp_root / "scannet" / "resumed"
+    shutil.copytree(first, second, ignore=shutil.ignore_patterns("model_last.pth", "epoch_[34].pth", "events.out.tfevents.*"))
+    shutil.copy(second / "model" / "epoch_2.pth", second / "model" / "model_last.pth")
+    checkpoint = load_checkpoint(second / "model" / "model_last.pth")
+    masks = checkpoint["state_dict"]["_extra_state"]["mask_generator"]
+    assert not torch.equal(masks, torch.Generator().manual_seed(0).get_state())  # 4 steps of masks drawn
+    resumed = run_train(["-n", "resumed", "-r", "true", "--", *options], exp_root)
+    assert "Resuming train at eval epoch: 2" in resumed
+    resumed_losses, resumed_lines = step_losses(resumed), hook_lines(resumed)
+    assert sorted(resumed_losses) == [(e, i) for e in (3, 4) for i in (1, 2)]
+    for key, loss in resumed_losses.items():
+        assert loss == pytest.approx(losses[key], abs=2e-4), (key, loss, losses[key])
+    for step in range(5, 9):  # same usage, collapse signals, tau_T, momentum (printed rounded)
+        assert resumed_lines[step] == lines[step], (step, resumed_lines[step], lines[step])
+
+    final = [load_checkpoint(d / "model" / "model_last.pth")["state_dict"]
+             for d in (first, second)]
+    assert final[0].keys() == final[1].keys()
+    for key, value in final[0].items():
+        if torch.is_tensor(value) and value.is_floating_point():
+            assert torch.allclose(final[1][key], value, rtol=1e-4, atol=1e-6), key
+    # the straight run moved the weights: equal weights are not just the initial ones
+    start = load_checkpoint(first / "model" / "epoch_1.pth")["state_dict"]
+    assert not torch.allclose(start["student.head.prototypes"], final[0]["student.head.prototypes"])
+
+
+# ----- two processes ---------------------------------------------------------------------------
+
+TWO_PROCESS_CONFIG = """
+from pointcept_dos.integration.config_presets import pretrain_hooks as __pretrain_hooks
+from dos_rank_dump import RANK_DUMP_HOOK as __rank_dump
+
+_base_ = [{base!r}]
+
+hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=None) + [dict(type=__rank_dump)]
+"""
+
+
+def test_two_processes_on_cpu_hold_identical_weights(tmp_path, exp_root):
+    # two rooms and a degenerate scan of one point: some process gets it at every epoch, and
+    # its step has no matched point in any term
+    root = write_scannet_like(tmp_path / "data", points=600,
+                              scenes={"train": ["scene0000_00", "scene0001_00"], "val": []})
+    write_scannet_like(tmp_path / "data", points=1, scenes={"train": ["scene0002_00"], "val": []}, seed=1)
+    config = tmp_path / "dos-spunet-two-processes.py"
+    config.write_text(TWO_PROCESS_CONFIG.format(base=SPUNET_PRETRAIN))
+    log = run_train(["-c", str(config), "-n", "two", "--",
+                     f"data.train.data_root={root}", "epoch=2", "eval_epoch=2", "batch_size=2", "seed=0",
+                     "enable_amp=False", f"model.head_in_channels={SMALL_SPUNET['channels'][-1]}",
+                     "hooks.2.log_interval=1", *SMALL_HEAD, *backbone_options("model.backbone", SMALL_SPUNET)],
+                    exp_root, timeout=600, processes=2)
+    assert "pointcept-dos CPU mode: 2 processes, gloo at tcp://127.0.0.1:" in log
+    # 3 scenes over 2 processes, one per process per step: 2 steps per epoch, 2 epochs
+    reports = hook_lines(log)
+    assert sorted(reports) == [1, 2, 3, 4], log[-4000:]
+    # the hook's counts are summed over both processes: 2 steps each report; every epoch one
+    # process (at least) trained on the one-point scan, a step with no matched point (loss 0)
+    assert all(", empty steps " in line and " of 2;" in line for line in reports.values())
+    empty = sum(int(re.search(r"empty steps (\d+) of 2", line).group(1)) for line in reports.values())
+    assert empty >= 2, reports
+    ranks = [load_checkpoint(exp_root / "scannet" / "two" / f"rank{r}.pth")
+             for r in range(2)]
+    assert ranks[0]["world_size"] == ranks[1]["world_size"] == 2
+    states = [r["state_dict"] for r in ranks]
+    parameters = [k for k in states[0] if k.startswith(("student.", "teacher.")) and "running_" not in k
+                  and "num_batches" not in k]
+    assert len(parameters) > 20
+    for key in parameters:  # DDP: identical gradients, identical steps, identical EMA teachers
+        assert torch.equal(states[0][key], states[1][key]), key
+    saved = load_checkpoint(exp_root / "scannet" / "two" / "model" / "model_last.pth")["state_dict"]
+    assert torch.equal(saved["module.student.head.prototypes"], states[0]["student.head.prototypes"])

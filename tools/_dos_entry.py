@@ -37,8 +37,9 @@ def bootstrap(argv=None):
 def launch_from_command_line(main_worker, cpu_mode):
     """Pointcept's main() of tools/train.py and tools/test.py: parse its arguments and config,
     then launch `main_worker(cfg)` on --num-gpus processes per machine. `--num-gpus 0` (CPU
-    mode, `cpu_mode` from bootstrap()) adapts the config to the CPU and runs one process; on
-    GPUs, a config that needs flash-attn where it is missing stops here (flash_attention.py)."""
+    mode, `cpu_mode` from bootstrap()) adapts the config to the CPU and runs one process, or
+    DOS_CPU_PROCESSES processes over gloo; on GPUs, a config that needs flash-attn where it is
+    missing stops here (flash_attention.py)."""
     from pointcept.engines.defaults import default_argument_parser, default_config_parser
     from pointcept.engines.launch import launch
 
@@ -46,7 +47,13 @@ def launch_from_command_line(main_worker, cpu_mode):
     cfg = default_config_parser(args.config_file, args.options)
     num_gpus = args.num_gpus
     if num_gpus == 0:
-        cpu_mode.cpu_config(cfg)
+        processes = cpu_mode.cpu_process_count()  # DOS_CPU_PROCESSES, default 1
+        cpu_mode.cpu_config(cfg, processes=processes)
+        if processes > 1:
+            if args.num_machines != 1:
+                raise SystemExit("DOS_CPU_PROCESSES > 1 runs on one machine (-m 1)")
+            cpu_mode.launch_cpu_processes(main_worker, processes, args.dist_url, (cfg,))
+            return
         num_gpus = 1  # one process; launch() then runs main_worker in-process, no DDP
     else:
         from pointcept_dos.integration.flash_attention import stop_without_flash_attention

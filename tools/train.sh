@@ -3,7 +3,8 @@
 # Same flags as Pointcept's scripts/train.sh:
 #   -p python  -d dataset (configs/<dataset>/, exp/<dataset>/)  -c config name or path
 #   -n experiment name  -w weight  -r true (resume)  -g GPUs per machine  -m machines
-# -g 0: CPU smoke mode, one process (see pointcept_dos/integration/cpu_mode.py).
+# -g 0: CPU smoke mode, one process (see pointcept_dos/integration/cpu_mode.py);
+#   DOS_CPU_PROCESSES=2 tools/train.sh -g 0 ... runs 2 processes (DDP over gloo, as -g 2 on GPUs).
 # Extra Pointcept --options after the flags: tools/train.sh -g 0 -c NAME -- epoch=2 batch_size=2
 # Needs POINTCEPT_ROOT (a Pointcept checkout) and pointcept-dos pip-installed in the interpreter.
 

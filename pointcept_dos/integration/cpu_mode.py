@@ -41,8 +41,14 @@ autocast, no GradScaler), ``sync_bn=False``, few data workers, ``enable_wandb=Fa
 process Pointcept's ``launch`` runs the worker in-process and ``create_ddp_model`` returns the bare
 model, so DDP/NCCL is never touched.
 
+Several processes: ``DOS_CPU_PROCESSES=2 tools/train.sh -g 0 ...`` runs Pointcept's trainer in
+2 processes on one machine, as ``-g 2`` would on GPUs, with the gloo backend instead of NCCL
+(``launch_cpu_processes``). Each process gets ``batch_size / processes`` scenes and one data
+worker; DDP averages the gradients (``ddp_cpu_device_ids``: DDP takes no device ids for a CPU
+model); DOS's batch-scope Zipf-Sinkhorn and the hook's usage counts are reduced over all of them.
+
 This is for smoke runs, tests and debugging on small data: it is slow (spconv's CPU path and
-PTv3's plain attention), single process, float32, and not meant for training at scale.
+PTv3's plain attention), float32, and not meant for training at scale.
 """
 
 from __future__ import annotations
@@ -52,14 +58,20 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import os
+import socket
 import sys
 import types
+from datetime import timedelta
 
 import torch
 
 from ..core.neighbours import knn
 
-__all__ = ["enable_cpu_mode", "cpu_config", "knn_query", "applied_patches", "is_enabled"]
+__all__ = [
+    "enable_cpu_mode", "cpu_config", "knn_query", "applied_patches", "is_enabled",
+    "cpu_process_count", "launch_cpu_processes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -371,14 +383,21 @@ def enable_cpu_mode(allow_cuda: bool = False) -> dict:
     return applied_patches()
 
 
-def cpu_config(cfg, num_worker: int = 1):
-    """Adjust a parsed Pointcept config (addict/Config) in place for a single-process CPU run."""
+def cpu_config(cfg, num_worker: int = 1, processes: int = 1):
+    """Adjust a parsed Pointcept config (addict/Config) in place for a CPU run of `processes`
+    processes (one data worker each, at most `num_worker` in all when there is one process)."""
+    if processes > 1 and int(cfg.get("batch_size") or 0) % processes:
+        raise ValueError(
+            f"batch_size={cfg.get('batch_size')} must be a multiple of DOS_CPU_PROCESSES="
+            f"{processes} (each process takes batch_size / processes scenes)"
+        )
     changes = {
         "enable_amp": False,  # autocast/GradScaler are CUDA here; float32 on CPU
-        "sync_bn": False,  # no process group
+        "sync_bn": False,  # SyncBatchNorm is CUDA only
         "enable_wandb": False,  # a smoke run reports nowhere
         # the trainer's DataLoader sets persistent_workers=True, which needs at least one worker
-        "num_worker": max(1, min(int(cfg.get("num_worker") or num_worker), num_worker)),
+        # per process (Pointcept gives each num_worker // processes)
+        "num_worker": processes * max(1, min(int(cfg.get("num_worker") or num_worker), num_worker)),
     }
     for key, value in changes.items():
         cfg[key] = value
@@ -388,3 +407,86 @@ def cpu_config(cfg, num_worker: int = 1):
         flush=True,
     )
     return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# several CPU processes (gloo)
+# ---------------------------------------------------------------------------------------------
+
+PROCESSES_ENV = "DOS_CPU_PROCESSES"
+
+
+def cpu_process_count(environ=None) -> int:
+    """Processes of a ``-g 0`` run: ``DOS_CPU_PROCESSES`` (a positive integer), default 1."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(PROCESSES_ENV, "1").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{PROCESSES_ENV} must be a positive integer (processes of a -g 0 run), got {value!r}")
+    return int(value)
+
+
+def _patch_ddp_cpu_device_ids():
+    """Pointcept's create_ddp_model passes device_ids=[local rank], which DDP rejects for a
+    model on the CPU: there it passes none."""
+
+    def make_create_ddp_model(original):
+        def create_ddp_model(model, *, fp16_compression=False, **kwargs):
+            if all(not p.is_cuda for p in model.parameters()):
+                kwargs.update(device_ids=None, output_device=None)
+            return original(model, fp16_compression=fp16_compression, **kwargs)
+
+        return create_ddp_model
+
+    original = _replace_once("pointcept.engines.defaults", None, "create_ddp_model", make_create_ddp_model)
+    if original is None:
+        return None
+    train = importlib.import_module("pointcept.engines.train")  # imported it by name
+    if getattr(train, "create_ddp_model", None) is original:
+        train.create_ddp_model = sys.modules["pointcept.engines.defaults"].create_ddp_model
+    return "create_ddp_model passes no device ids for a CPU model (DDP over gloo)"
+
+
+def _free_local_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _cpu_worker(rank, main_func, world_size, dist_url, args, timeout):
+    import torch.distributed as dist
+
+    enable_cpu_mode(allow_cuda=True)  # a spawned child: the parent's patches are not here
+    reason = _patch_ddp_cpu_device_ids()
+    if reason:
+        _APPLIED["ddp_cpu_device_ids"] = reason
+    dist.init_process_group(
+        backend="gloo", init_method=dist_url, world_size=world_size, rank=rank, timeout=timeout
+    )
+    from pointcept.utils import comm
+
+    # Pointcept's local group (one machine: every process); get_local_rank() asserts on it
+    comm._LOCAL_PROCESS_GROUP = dist.new_group(list(range(world_size)))
+    comm.synchronize()
+    try:
+        main_func(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch_cpu_processes(main_func, processes, dist_url="auto", args=(), timeout_minutes=60):
+    """Pointcept's ``launch`` for CPU mode: `processes` processes on this machine, gloo.
+
+    Each runs ``main_func(*args)`` with torch.distributed initialised (rank 0..processes-1) and
+    Pointcept's local process group set, as Pointcept's GPU workers are."""
+    import torch.multiprocessing as mp
+
+    if processes < 2:
+        raise ValueError(f"launch_cpu_processes needs 2 or more processes, got {processes}")
+    url = _free_local_url() if dist_url in (None, "auto") else dist_url
+    print(f"pointcept-dos CPU mode: {processes} processes, gloo at {url}", file=sys.stderr, flush=True)
+    mp.spawn(
+        _cpu_worker,
+        nprocs=processes,
+        args=(main_func, processes, url, tuple(args), timedelta(minutes=timeout_minutes)),
+        daemon=False,
+    )

@@ -16,7 +16,17 @@ the student. Per batch of scenes, each with two global views (Pointcept's MultiV
 Hyper-parameters follow the schedules of the method: tau_T warms up linearly, the EMA momentum
 follows a cosine to 1, alpha is constant unless a hook overrides it. They are functions of the
 global step, set by `set_step`, so a resumed run continues where it stopped.
+
+Degenerate batches never stop a run: a (term, view) pair with too few matched points (views of
+a few points, crops that do not overlap, a tiny match_radius) contributes nothing, is counted in
+`empty_terms`, and the term stays in the autograd graph (0 x the student's scores), so that DDP
+ranks stay in step. A step whose every term is empty returns a loss of 0 with `empty_step` = 1
+and a warning. Everything else wrong with a batch (NaN, grid_size, offsets) is an error that
+names the batch key (`batch_checks`).
 """
+
+import math
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -29,14 +39,25 @@ from ..core.neighbours import knn
 from ..core.prototype_head import PrototypeHead
 from ..core.prototype_usage import prototype_counts
 from ..core.schedules import cosine_schedule, warmup_schedule
-from ..core.softmap_loss import SoftmapDistillationLoss
+from ..core.segments import offset_to_batch, offset_to_bounds
 from ..core.validation import check_choice, check_positive_int, check_real
 from ..core.voxel_grid import grid_coord
 from ..core.zipf_prior import zipf_prior
-from ..core.zipf_sinkhorn import zipf_sinkhorn
+from .batch_checks import VIEW_KEYS, check_views
+from .collapse_guard import CollapseGuard, softmap_entropy, teacher_spread
 from .loss_points import loss_points
+from .mask_token import MaskToken
+from .objectives import MIN_POINTS, OBJECTIVE_FUNCTIONS, OBJECTIVES
 
-VIEW_KEYS = ("global_coord", "global_origin_coord", "global_feat", "global_offset")
+__all__ = ["DOSv1m1", "VIEW_KEYS"]
+
+STUDENT_INPUTS = ("drop", "mask_token")
+TERMS = ("same_view", "cross_view")
+# running sums behind take_monitor(), in this order (float64 buffer, not in checkpoints)
+MONITOR_FIELDS = (
+    "steps", "entropy_sum", "entropy_steps", "spread_sum", "spread_steps", "empty_terms",
+    "terms", "empty_steps",
+)
 
 
 class DOSv1m1(nn.Module):
@@ -50,11 +71,12 @@ class DOSv1m1(nn.Module):
         head_hidden_channels, head_embed_channels, num_prototypes: the prototype head (K=1024).
         teacher_custom: backbone config overrides for the teacher (e.g. drop_path=0).
         mask_size: patch side in metres (0.4 indoor, 1.0 outdoor); mask_ratio in [0, 1).
-        zipf_alpha: Zipf exponent of the prototype prior (1.3; 0 is uniform Sinkhorn).
+        zipf_alpha: Zipf exponent of the prototype prior (1.3; 0 is uniform Sinkhorn). The
+            paper's third ablation: alpha 1.3 against 0.
         sinkhorn_iters, sinkhorn_scope: Zipf-Sinkhorn rounds and balance scope
             ("batch": the whole distributed batch, "scene": each view on its own).
         teacher_temp_start, teacher_temp_base, teacher_temp_warmup_ratio: tau_T schedule.
-        student_temp: tau_S.
+        student_temp: tau_S. Keep tau_S / tau_T >= 2.5 (see `collapse_guard`).
         momentum_base, momentum_final: EMA momentum cosine schedule.
         same_view_weight, cross_view_weight: weights of the two terms (1/2 each).
         match_radius: metres; student points farther than this from any teacher point of the
@@ -63,6 +85,31 @@ class DOSv1m1(nn.Module):
         loss_pool_stride: for backbones that answer at input resolution (SpUNet, ours), the
             loss voxels in input voxels (4: 0.08 m indoor, 0.2 m outdoor, as the paper).
         mask_seed: seed of the masking generator; None draws it from torch's global seed.
+        student_input: the paper's first ablation. "drop" (DOS): masked points are removed
+            from the student's input and the loss is taken at its visible points only.
+            "mask_token" (Sonata): the student sees every point, the input features of masked
+            points replaced by a learnable token [1, C_in] (C_in = backbone in_channels; kept
+            at `student.mask_token.token`), and the loss is taken at all matched points,
+            masked and visible.
+        objective: the paper's second ablation (see `objectives`). "softmap" (DOS): per
+            prototype, a distribution over the view's points, KL to the Zipf-Sinkhorn softmap.
+            "per_point" (Sonata / DINO): per point, a distribution over prototypes (softmax of
+            cos / tau_S), KL to the Sinkhorn assignment (the normalised rows of the balanced
+            plan), i.e. the cross-entropy up to the target's entropy; mean over a view's
+            points, then over views.
+        collapse_guard: None (off) or dict of `CollapseGuard`'s arguments (dict() for the
+            defaults): while the collapse signals cross their thresholds, cap and lower the
+            teacher temperature; a run whose signals stay healthy is unchanged.
+    Forward:
+        a Pointcept batch with global_coord / global_origin_coord [N, 3] metres, global_feat
+        [N, C_in], global_offset [2 x scenes] (two views per scene) and grid_size (metres).
+        -> dict of scalar tensors: `loss` and `<term>_loss` (nats, in the graph), and, detached:
+        `target_entropy` and `teacher_spread`, the collapse signals of `collapse_guard` (entropy /
+        log N of the target softmaps, -> 1 in a collapse; std of the teacher's cosines over a
+        view's points in units of 1/sqrt(head_embed_channels), -> 0 in a collapse), carried over
+        from the last step that measured them when a step has no view to measure;
+        `empty_terms` (number of (term, view) pairs without enough matched points) and
+        `empty_step` (1 when every one was empty: the loss is then 0).
     """
 
     def __init__(
@@ -90,6 +137,9 @@ class DOSv1m1(nn.Module):
         up_cast_level=2,
         loss_pool_stride=4,
         mask_seed=None,
+        student_input="drop",
+        objective="softmap",
+        collapse_guard=None,
     ):
         super().__init__()
         check_positive_int("num_prototypes", num_prototypes)
@@ -98,6 +148,8 @@ class DOSv1m1(nn.Module):
         check_real("zipf_alpha", zipf_alpha, low=0.0)
         check_positive_int("sinkhorn_iters", sinkhorn_iters)
         check_choice("sinkhorn_scope", sinkhorn_scope, {"batch", "scene"})
+        check_choice("student_input", student_input, set(STUDENT_INPUTS))
+        check_choice("objective", objective, set(OBJECTIVES))
         for name, value in dict(
             teacher_temp_start=teacher_temp_start,
             teacher_temp_base=teacher_temp_base,
@@ -114,6 +166,7 @@ class DOSv1m1(nn.Module):
             raise ValueError("same_view_weight + cross_view_weight must be > 0, got 0")
 
         self.num_prototypes = num_prototypes
+        self.embed_channels = head_embed_channels
         self.mask_size, self.mask_ratio = mask_size, mask_ratio
         self.sinkhorn_iters, self.sinkhorn_scope = sinkhorn_iters, sinkhorn_scope
         self.term_weights = dict(same_view=same_view_weight, cross_view=cross_view_weight)
@@ -121,7 +174,9 @@ class DOSv1m1(nn.Module):
         self.up_cast_level = up_cast_level
         check_positive_int("loss_pool_stride", loss_pool_stride)
         self.loss_pool_stride = loss_pool_stride
-        self.criterion = SoftmapDistillationLoss(student_temp=student_temp)
+        self.student_temp = student_temp
+        self.student_input, self.objective = student_input, objective
+        self.guard = CollapseGuard.from_config(collapse_guard, student_temp)
 
         # schedules as functions of (step, total_steps); a hook may replace any of them
         self.schedules = dict(
@@ -135,6 +190,8 @@ class DOSv1m1(nn.Module):
             teacher_temp_start, momentum_base, zipf_alpha,
         )
         self._prior_cache = (None, None)
+        # the last measured collapse signals, reported by steps that cannot measure them
+        self._signals = dict(target_entropy=0.0, teacher_spread=0.0)
 
         head = dict(
             in_channels=head_in_channels,
@@ -152,17 +209,34 @@ class DOSv1m1(nn.Module):
         self.teacher.load_state_dict(self.student.state_dict())
         for p in self.teacher.parameters():
             p.requires_grad_(False)
+        if student_input == "mask_token":
+            # in the student (trained with it), not in the teacher (which sees full views)
+            in_channels = backbone.get("in_channels") if isinstance(backbone, dict) else None
+            if in_channels is None:
+                raise ValueError(
+                    "student_input='mask_token' needs backbone.in_channels (the width of the "
+                    "mask token), got a backbone config without it"
+                )
+            self.student["mask_token"] = MaskToken(in_channels)
 
         self.mask_generator = torch.Generator()
         self.mask_generator.manual_seed(torch.initial_seed() if mask_seed is None else mask_seed)
-        # teacher's hard prototype counts since the last read; not saved in checkpoints
+        # teacher's hard prototype counts and the monitor's sums since the last read; not saved
         self.register_buffer("usage_counts", torch.zeros(num_prototypes), persistent=False)
+        self.register_buffer(
+            "monitor_sums", torch.zeros(len(MONITOR_FIELDS), dtype=torch.float64),
+            persistent=False,
+        )
 
     # ----- checkpoint state beyond parameters ------------------------------------------
     def get_extra_state(self):
-        """The masking generator's state travels in `state_dict()` (key `_extra_state`), so a
-        resumed run continues the mask sequence instead of replaying the masks of step 0."""
-        return dict(mask_generator=self.mask_generator.get_state())
+        """The masking generator's state (and the collapse guard's temperature cap) travel in
+        `state_dict()` (key `_extra_state`), so a resumed run continues the mask sequence
+        instead of replaying the masks of step 0."""
+        state = dict(mask_generator=self.mask_generator.get_state())
+        if self.guard is not None:
+            state["collapse_guard"] = self.guard.state_dict()
+        return state
 
     def set_extra_state(self, state):
         if not isinstance(state, dict) or "mask_generator" not in state:
@@ -170,11 +244,15 @@ class DOSv1m1(nn.Module):
                 f"DOS-v1m1 extra state must be dict(mask_generator=ByteTensor), got {state!r:.80}"
             )
         self.mask_generator.set_state(state["mask_generator"])
+        if self.guard is not None and "collapse_guard" in state:
+            self.guard.load_state_dict(state["collapse_guard"])
 
     # ----- schedules -------------------------------------------------------------------
     def set_step(self, step, total_steps):
         """Evaluate every schedule at global `step` of `total_steps`."""
         self.teacher_temp = float(self.schedules["teacher_temp"](step, total_steps))
+        if self.guard is not None:
+            self.teacher_temp = self.guard.apply(self.teacher_temp)
         self.momentum = float(self.schedules["momentum"](step, total_steps))
         self.zipf_alpha = float(self.schedules["zipf_alpha"](step, total_steps))
 
@@ -190,7 +268,12 @@ class DOSv1m1(nn.Module):
     @torch.no_grad()
     def update_teacher(self):
         """EMA step of the teacher towards the student at the current momentum."""
-        ema_update_(self.teacher, self.student, self.momentum)
+        for name in self.teacher:
+            ema_update_(self.teacher[name], self.student[name], self.momentum)
+
+    @staticmethod
+    def _distributed():
+        return dist.is_initialized() and dist.get_world_size() > 1
 
     def take_usage(self, group=None):
         """[K] teacher prototype usage since the last call (sums to 1), then resets it.
@@ -201,37 +284,26 @@ class DOSv1m1(nn.Module):
             dist.all_reduce(counts, group=group)
         return counts / counts.sum().clamp_min(1.0)
 
-    # ----- forward ---------------------------------------------------------------------
-    @staticmethod
-    def _views(data_dict):
-        missing = [k for k in VIEW_KEYS if k not in data_dict]
-        if missing:
-            raise KeyError(
-                f"DOS-v1m1 needs the keys {list(VIEW_KEYS)} (MultiViewGenerator with two "
-                f"global views, then Collect with global_feat_keys); missing {missing}"
-            )
-        offset = data_dict["global_offset"].long()
-        if len(offset) % 2:
-            raise ValueError(
-                f"global_offset must hold two views per scene (an even count), got {len(offset)}"
-            )
-        grid_size = data_dict.get("grid_size", None)
-        if grid_size is None:
-            raise KeyError("DOS-v1m1 needs 'grid_size' in the batch (Update keys_dict grid_size)")
-        if isinstance(grid_size, torch.Tensor):
-            grid_size = float(grid_size.reshape(-1)[0])
-        coord = data_dict["global_coord"]
-        # one voxel grid for the whole batch, shared by teacher and student so that the
-        # student's visible voxels are exactly the teacher's
+    def take_monitor(self, group=None):
+        """Collapse signals and empty terms since the last call (summed over the processes of
+        `group` first), then resets them -> dict of floats: steps, target_entropy and
+        teacher_spread (means over the steps that measured them; nan if none did),
+        empty_terms and terms (counts of (term, view) pairs), empty_steps."""
+        sums = self.monitor_sums.clone()
+        self.monitor_sums.zero_()
+        if group is not None:
+            dist.all_reduce(sums, group=group)
+        s = dict(zip(MONITOR_FIELDS, sums.tolist()))
         return dict(
-            coord=coord,
-            origin_coord=data_dict["global_origin_coord"],
-            feat=data_dict["global_feat"],
-            offset=offset,
-            grid_coord=grid_coord(coord, grid_size),
-            grid_size=grid_size,
+            steps=s["steps"],
+            target_entropy=s["entropy_sum"] / s["entropy_steps"] if s["entropy_steps"] else math.nan,
+            teacher_spread=s["spread_sum"] / s["spread_steps"] if s["spread_steps"] else math.nan,
+            empty_terms=s["empty_terms"],
+            terms=s["terms"],
+            empty_steps=s["empty_steps"],
         )
 
+    # ----- forward ---------------------------------------------------------------------
     @staticmethod
     def _kept_offset(keep, offset):
         """[N] bool mask and [S] offset -> [S] offset of the kept points."""
@@ -243,6 +315,13 @@ class DOSv1m1(nn.Module):
         subset.update(offset=self._kept_offset(keep, view["offset"]), grid_size=view["grid_size"])
         return subset
 
+    def _student_view(self, view, visible):
+        """What the student sees: the visible points ("drop"), or every point with the masked
+        ones' features replaced by the mask token ("mask_token")."""
+        if self.student_input == "drop":
+            return self._subset(view, visible)
+        return dict(view, feat=self.student["mask_token"](view["feat"], ~visible))
+
     def _encode(self, branch, view):
         out = branch["backbone"](dict(view))
         points = loss_points(out, view, self.up_cast_level, self.loss_pool_stride)
@@ -250,49 +329,132 @@ class DOSv1m1(nn.Module):
         return points
 
     def _sinkhorn_group(self):
-        if self.sinkhorn_scope == "batch" and dist.is_initialized() and dist.get_world_size() > 1:
+        if self.sinkhorn_scope == "batch" and self._distributed():
             return dist.group.WORLD
         return None
 
+    def _check_student_not_starved(self, student, teacher):
+        """A mask that leaves every view fewer points than the objective needs, although the
+        teacher has plenty, is a configuration error (mask_ratio / mask_size), not a
+        degenerate batch: say so instead of training on nothing."""
+        need = MIN_POINTS[self.objective]
+        student_points = torch.diff(student["offset"], prepend=student["offset"].new_zeros(1))
+        teacher_points = torch.diff(teacher["offset"], prepend=teacher["offset"].new_zeros(1))
+        if int(student_points.max()) < need and int(teacher_points.max()) >= 8 * need:
+            raise ValueError(
+                f"mask_ratio={self.mask_ratio} with mask_size={self.mask_size} m leaves the "
+                f"student fewer than {need} loss points in every view (the teacher has up to "
+                f"{int(teacher_points.max())}): nothing to distil. Lower mask_ratio or raise "
+                "mask_size so that a visible patch holds several loss voxels."
+            )
+
     def _term(self, student, teacher, segment_pairs):
-        """Softmap loss of student loss points against the teacher's matched points."""
+        """One term: student loss points against the teacher's matched points.
+        -> (loss or None when no view has enough matched points, entropy (sum, views),
+        number of empty views)."""
         index, distance = knn(
             student["origin_coord"].float(), student["offset"],
             teacher["origin_coord"].float(), teacher["offset"],
             k=1, segment_pairs=segment_pairs,
         )
-        keep = distance[:, 0] < self.match_radius
+        matched = distance[:, 0] < self.match_radius
+        matched_per_view = torch.bincount(
+            offset_to_batch(student["offset"])[matched], minlength=len(student["offset"])
+        )
+        enough = matched_per_view >= MIN_POINTS[self.objective]
+        keep = matched & enough[offset_to_batch(student["offset"])]
         offset = self._kept_offset(keep, student["offset"])
-        target = zipf_sinkhorn(
+        # called on every process even without rows: the batch-scope Sinkhorn communicates
+        loss, target = OBJECTIVE_FUNCTIONS[self.objective](
+            student["cos"][keep].float() / self.student_temp,
             teacher["cos"][index[keep, 0]].float() / self.teacher_temp,
             offset,
             self.prior,
-            num_iters=self.sinkhorn_iters,
-            scope=self.sinkhorn_scope,
-            group=self._sinkhorn_group(),
+            self.sinkhorn_iters,
+            self.sinkhorn_scope,
+            self._sinkhorn_group(),
         )
-        return self.criterion(student["cos"][keep], dict(softmap=target, offset=offset))
+        return loss, softmap_entropy(target, offset), int((~enough).sum())
+
+    def _update_monitor(self, entropy, spread, empty_terms, terms):
+        """Accumulate this step's signals for take_monitor(); feed the collapse guard; return
+        the step's (target_entropy, teacher_spread), carried over where not measured."""
+        if self.guard is not None and self._distributed():
+            # one decision on every process: the signals of the whole batch
+            both = torch.tensor(
+                [*entropy, *spread], dtype=torch.float64, device=self.monitor_sums.device
+            )
+            dist.all_reduce(both)
+            entropy, spread = (float(both[0]), float(both[1])), (float(both[2]), float(both[3]))
+        if entropy[1]:
+            self._signals["target_entropy"] = entropy[0] / entropy[1]
+        if spread[1]:
+            self._signals["teacher_spread"] = spread[0] / spread[1]
+        self.monitor_sums += torch.tensor(
+            [1.0, self._signals["target_entropy"] if entropy[1] else 0.0, bool(entropy[1]),
+             self._signals["teacher_spread"] if spread[1] else 0.0, bool(spread[1]),
+             empty_terms, terms, empty_terms == terms],
+            dtype=torch.float64,
+        ).to(self.monitor_sums.device)
+        if self.guard is not None and entropy[1] and spread[1]:
+            self.guard.update(
+                self._signals["target_entropy"], self._signals["teacher_spread"], self.teacher_temp
+            )
+            self.teacher_temp = self.guard.apply(self.teacher_temp)
+        return self._signals["target_entropy"], self._signals["teacher_spread"]
 
     def forward(self, data_dict):
-        view = self._views(data_dict)
+        view = check_views(data_dict)
+        # one voxel grid per view, anchored at the view's minimum as Pointcept's per-scene
+        # GridSample is: a scene's voxels do not depend on the rest of the batch (nor on how it
+        # is split over processes); the student's points keep the teacher's voxels
+        view["grid_coord"] = torch.cat([
+            grid_coord(view["coord"][start:end], view["grid_size"])
+            for start, end in offset_to_bounds(view["offset"])
+        ])
         with torch.no_grad():
             teacher = self._encode(self.teacher, view)
             self.usage_counts += prototype_counts(teacher["cos"]).to(self.usage_counts)
+            spread = teacher_spread(teacher["cos"], teacher["offset"], self.embed_channels)
         visible = patch_visibility(
             view["coord"].float(), view["offset"], self.mask_size, self.mask_ratio,
             self.mask_generator,
         )
-        student = self._encode(self.student, self._subset(view, visible))
+        student = self._encode(self.student, self._student_view(view, visible))
+        self._check_student_not_starved(student, teacher)
         num_segments = len(view["offset"])
         pairs = dict(
             same_view=list(range(num_segments)),
             cross_view=[s + 1 if s % 2 == 0 else s - 1 for s in range(num_segments)],
         )
-        result = dict()
-        loss = 0.0
+        # an empty term still reaches every student parameter, so DDP's gradient all-reduce
+        # sees the same parameters on every process
+        no_loss = (student["cos"].sum() * 0.0).abs()  # abs: +0.0, never -0.0 in the logs
+        result, loss = dict(), no_loss
+        entropy, empty_terms, terms = (0.0, 0), 0, 0
         for name, weight in self.term_weights.items():
-            if weight > 0:
-                result[f"{name}_loss"] = self._term(student, teacher, pairs[name])
-                loss = loss + weight * result[f"{name}_loss"]
+            if weight <= 0:
+                continue
+            term_loss, term_entropy, empty = self._term(student, teacher, pairs[name])
+            result[f"{name}_loss"] = no_loss if term_loss is None else term_loss
+            loss = loss + weight * result[f"{name}_loss"]
+            entropy = (entropy[0] + term_entropy[0], entropy[1] + term_entropy[1])
+            empty_terms, terms = empty_terms + empty, terms + num_segments
+        if empty_terms == terms:
+            sizes = torch.diff(view["offset"], prepend=view["offset"].new_zeros(1)).tolist()
+            warnings.warn(
+                f"DOS-v1m1: no view of this batch has enough matched points in any term "
+                f"({terms} (term, view) pairs; views of {sizes[:8]} points, match_radius "
+                f"{self.match_radius} m): the step's loss is 0 (empty_step=1)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        target_entropy, spread_value = self._update_monitor(entropy, spread, empty_terms, terms)
         result["loss"] = loss
+        signals = dict(
+            target_entropy=target_entropy, teacher_spread=spread_value,
+            empty_terms=float(empty_terms), empty_step=float(empty_terms == terms),
+        )
+        for key, value in signals.items():
+            result[key] = torch.tensor(value, dtype=torch.float32, device=loss.device)
         return result
