@@ -29,8 +29,8 @@ RANDOM_INIT = "random init"
 
 # demo presets: the default finishes in under 10 minutes on 2 CPU cores, --quick in about one
 PRESETS = dict(
-    default=dict(train_scenes=24, val_scenes=6, probe_train_scenes=12, steps=400, max_points=4000,
-                 probe_iters=300, probe_points=200_000, precise_bn_scenes=8),
+    default=dict(train_scenes=24, val_scenes=6, probe_train_scenes=12, steps=300, max_points=4000,
+                 probe_iters=300, probe_points=100_000, precise_bn_scenes=8),
     quick=dict(train_scenes=6, val_scenes=2, probe_train_scenes=4, steps=20, max_points=1500,
                probe_iters=100, probe_points=20_000, precise_bn_scenes=2),
 )
