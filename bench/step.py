@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ENCODER = dict(
     type="PT-v3m2",
@@ -91,12 +90,11 @@ def set_schedules(model, method):
 def child(method, threads, steps, scenes, max_size):
     import torch
 
-    sys.path.insert(0, os.path.join(REPO, "tools"))
     if not torch.cuda.is_available():
-        from _dos_entry import load_cpu_mode
+        from pointcept_dos.integration import cpu_mode
 
-        load_cpu_mode().enable_cpu_mode()
-    import pointcept_dos  # noqa: F401  registers DOS-v1m1
+        cpu_mode.enable_cpu_mode()
+    import pointcept_dos.integration.registration  # noqa: F401  registers DOS-v1m1
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

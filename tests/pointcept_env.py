@@ -13,7 +13,11 @@ tests that need it skip with a clear reason when it is unset or incomplete (CI h
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +144,24 @@ def write_lattice_scene(root, split="train", name="scene0000_00", spacing=0.05):
                            segment200=segment20, instance=np.full(len(coord), -1, np.int16)).items():
         np.save(scene / f"{key}.npy", value)
     return Path(root)
+
+
+_CPU_MODE_PRELUDE = """
+import json, sys
+sys.path.insert(0, {tools!r})
+sys.path.insert(0, {tests!r})
+from _dos_entry import bootstrap
+bootstrap(["--num-gpus", "0"])
+"""
+
+
+def run_cpu_mode_python(code, timeout=600):
+    """Run `code` in a fresh interpreter as `-g 0` starts (CPU mode on, DOS registered, the
+    tests folder importable); returns the JSON object the code prints last."""
+    script = _CPU_MODE_PRELUDE.format(
+        tools=str(REPO_ROOT / "tools"), tests=str(REPO_ROOT / "tests")
+    ) + textwrap.dedent(code)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=timeout, env=pointcept_env(), cwd=str(REPO_ROOT))
+    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

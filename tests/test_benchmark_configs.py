@@ -29,14 +29,13 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pointcept_env import REPO_ROOT, pointcept_env, requires_pointcept, write_scannet_like
+from pointcept_env import REPO_ROOT, pointcept_env, requires_pointcept, run_cpu_mode_python, write_scannet_like
 
 pytestmark = requires_pointcept
 
@@ -222,21 +221,6 @@ def test_synthetic_layouts_read_back(data_roots):
 
 # ----- parse, build, pipeline, checkpoint keys ----------------------------------------------------
 
-def run_python(code, timeout=1200):
-    """Run code in a fresh interpreter with CPU mode on and pointcept_dos imported; returns
-    the JSON object the code prints last."""
-    script = textwrap.dedent("""
-        import json, sys
-        sys.path.insert(0, {tools!r})
-        from _dos_entry import bootstrap
-        bootstrap(["--num-gpus", "0"])
-    """).format(tools=str(REPO_ROOT / "tools")) + textwrap.dedent(code)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=timeout, env=pointcept_env(), cwd=str(REPO_ROOT))
-    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 BUILD_ALL = """
     import contextlib
     import os
@@ -311,7 +295,7 @@ def built(data_roots):
     roots = {t: str(data_root_of(t, data_roots)) for t in (
         "ScanNetDataset", "ScanNet200Dataset", "ScanNetPPDataset", "S3DISDataset",
         "NuScenesDataset", "NuScenesSweepsDataset", "WaymoDataset", "SemanticKITTIDataset")}
-    return run_python(BUILD_ALL.format(configs=CONFIGS, roots=roots))
+    return run_cpu_mode_python(BUILD_ALL.format(configs=CONFIGS, roots=roots), timeout=1200)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -561,8 +545,8 @@ def test_detection_pretraining_exports_into_a_detector_encoder(data_roots, exp_n
                           "--config", str(checkpoint.parents[1] / "config.py")],
                          capture_output=True, text=True, timeout=600, env=pointcept_env(), cwd=str(REPO_ROOT))
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
-    result = run_python(DETECTOR_LOAD.format(export=str(export), in_channels=DETECTOR_IN_CHANNELS,
-                                             voxel=DETECTOR_VOXEL))
+    result = run_cpu_mode_python(DETECTOR_LOAD.format(export=str(export), in_channels=DETECTOR_IN_CHANNELS,
+                                                      voxel=DETECTOR_VOXEL), timeout=1200)
     assert result["exported_in_channels"] == DETECTOR_IN_CHANNELS
     assert result["unexpected"] == [] and result["loaded"]
     assert result["missing"] == ["dense_head.weight", "dense_head.bias"]  # only what the detector adds

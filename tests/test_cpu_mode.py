@@ -71,11 +71,11 @@ def test_enable_cpu_mode_refuses_on_a_cuda_machine(monkeypatch):
 def test_cpu_mode_is_not_applied_on_import():
     # a fresh interpreter: importing the module patches nothing
     code = textwrap.dedent(
-        f"""
+        """
         import sys, torch
         original = torch.Tensor.cuda
         from pointcept_dos.integration import cpu_mode as m
-        assert m.applied_patches() == {{}} and not m.is_enabled()
+        assert m.applied_patches() == {} and not m.is_enabled()
         assert torch.Tensor.cuda is original and "pointops" not in sys.modules
         print("clean")
         """

@@ -10,13 +10,13 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
 
 from pointcept_env import (
+    run_cpu_mode_python,
     REPO_ROOT, pointcept_env, requires_pointcept, write_lattice_scene, write_scannet_like,
 )
 
@@ -36,22 +36,6 @@ SMALL_HEAD = ["model.num_prototypes=32", "model.head_hidden_channels=32", "model
 
 def backbone_options(prefix, small):
     return [f"{prefix}.{k}={json.dumps(v)}" for k, v in small.items()]
-
-
-def run_python(code, timeout=600):
-    """Run code in a fresh interpreter with CPU mode on and pointcept_dos imported (and the
-    tests folder importable); returns the JSON object the code prints last."""
-    script = textwrap.dedent("""
-        import json, sys
-        sys.path.insert(0, {tools!r})
-        sys.path.insert(0, {tests!r})
-        from _dos_entry import bootstrap
-        bootstrap(["--num-gpus", "0"])
-    """).format(tools=str(REPO_ROOT / "tools"), tests=TESTS_DIR) + textwrap.dedent(code)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=timeout, env=pointcept_env(), cwd=str(REPO_ROOT))
-    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run_train(args, exp_root, timeout=900, processes=1):
@@ -85,7 +69,7 @@ def exp_root(tmp_path):
 
 
 def test_registered_in_pointcept_registries():
-    names = run_python("""
+    names = run_cpu_mode_python("""
         from pointcept.models.builder import MODELS
         from pointcept.models.losses.builder import LOSSES
         from pointcept.engines.hooks.builder import HOOKS
@@ -110,7 +94,7 @@ OUTPUT_KEYS = ["cross_view_loss", "empty_step", "empty_terms", "loss", "same_vie
     ("configs/dos/scannet-pretrain.py", SMALL_PTV3, dict(student_input="mask_token", objective="per_point")),
 ])
 def test_forward_backward_on_pointcept_pipeline(config, small, ablation, scannet_root):
-    result = run_python(f"""
+    result = run_cpu_mode_python(f"""
         import torch
         from pointcept.utils.config import Config
         from pointcept.models.builder import build_model
@@ -150,7 +134,7 @@ def test_forward_backward_on_pointcept_pipeline(config, small, ablation, scannet
 
 
 def test_hook_logs_collapse_signals_and_empty_steps():
-    result = run_python("""
+    result = run_cpu_mode_python("""
         import logging
         import torch
         from addict import Dict

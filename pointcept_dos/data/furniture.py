@@ -9,8 +9,6 @@ back (y = -d/2) is the side that goes against a wall.
 
 import numpy as np
 
-from .scene_primitives import Frame
-
 
 class Piece:
     def __init__(self, name, w, d, h, build, against_wall=True):
