@@ -179,6 +179,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
     if unknown:
         raise TypeError(f"unknown training options: {sorted(unknown)}")
     opt = dict(TRAIN_DEFAULTS, **train)
+    run_name = os.path.basename(os.path.normpath(out_dir))  # in log lines and the progress bar
     total = int(opt["steps"])
     every = max(1, total // 10) if checkpoint_every is None else int(checkpoint_every)
     if total < 1 or every < 1:
@@ -195,7 +196,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         model.load_state_dict(saved["state_dict"])
         with contextlib.suppress(FileNotFoundError):
             os.remove(resume)  # left by a run killed between its last two writes
-        log(f"pretrained alpha={model_cfg['zipf_alpha']:g}: reusing the finished run {checkpoint}")
+        log(f"pretrained {run_name}: reusing the finished run {checkpoint}")
         return dict(model=model, history=saved["history"], checkpoint=checkpoint,
                     seconds=saved["seconds"], resumed_from=total)
 
@@ -215,13 +216,13 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         history, first_step, seconds_before = state["history"], state["step"], state["seconds"]
-        log(f"pretraining alpha={model_cfg['zipf_alpha']:g}: resuming at step {first_step} of "
+        log(f"pretraining {run_name}: resuming at step {first_step} of "
             f"{total} from {resume}")
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=first_step, desc=f"pretrain alpha={model_cfg['zipf_alpha']:g}",
+        bar = tqdm(total=total, initial=first_step, desc=f"pretrain {run_name}",
                    unit="step", dynamic_ncols=True, leave=True, position=position)
     start = time.time()
     for step in range(first_step, total):
@@ -274,7 +275,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         os.remove(resume)
     first, last = history[0], history[-1]
     log(
-        f"pretrained alpha={model_cfg['zipf_alpha']:g}: {total} steps in {seconds:.0f} s; loss "
+        f"pretrained {run_name}: {total} steps in {seconds:.0f} s; loss "
         f"{first['loss']:.3f} -> {last['loss']:.3f}; teacher uses "
         f"{last['effective_prototypes']:.1f} effective prototypes (prior "
         f"{last['prior_effective']:.1f}); checkpoint {checkpoint}"
