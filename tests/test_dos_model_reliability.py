@@ -4,7 +4,8 @@
    is counted in `empty_terms`;
 2. a step whose every term is empty (views of one point) returns a loss of 0 marked by
    `empty_step`, with a warning, and still gives every student parameter a (zero) gradient;
-3. a degenerate extra scene does not change the other scenes' loss (both Sinkhorn scopes);
+3. a degenerate extra scene does not change the other scenes' loss (both Sinkhorn scopes); a
+   small but valid one joins the mean ("scene" scope) or the balance ("batch" scope);
 4. NaN / Inf in coord, origin_coord or feat, bad grid sizes and inconsistent offsets are
    errors that name the batch key;
 5. a mask that starves the student (mask_ratio 0.999, small patches) is an error that names
@@ -138,3 +139,27 @@ def test_a_mask_that_starves_the_student_names_mask_ratio():
     model.set_step(0, 10)
     with pytest.raises(ValueError, match=r"mask_ratio=0.999 with mask_size=0.01 m leaves the student"):
         model(two_view_batch())
+
+
+def test_small_scene_under_scene_scope_joins_the_mean_and_under_batch_scope_the_balance():
+    """A scene with a few matched points is not degenerate: it contributes. With
+    sinkhorn_scope="scene" the others' targets stay their own, so the batch loss is the
+    view-weighted mean of the two parts' losses; with "batch" the balance spans every scene's
+    points, so the small scene also shifts the others' targets (by a little) and the mean is not
+    exact. No masking, so that each part draws no masks of its own."""
+    big = two_view_batch()
+    small = batch_of([cube(3, [0.2, 0.2, 0.2], 5, size=0.1), cube(3, [0.2, 0.2, 0.2], 5, size=0.1)])
+    joined = {k: torch.cat([big[k], small[k]]) for k in ("global_coord", "global_origin_coord", "global_feat")}
+    joined["global_offset"] = torch.cat([big["global_offset"], big["global_offset"][-1] + small["global_offset"]])
+    joined["grid_size"] = big["grid_size"]
+    gaps = {}
+    for scope in ("scene", "batch"):
+        losses = []
+        for b in (big, small, joined):
+            torch.manual_seed(0)
+            model = tiny_model(backbone=LN_BACKBONE, sinkhorn_scope=scope, mask_ratio=0.0, loss_pool_stride=1)
+            model.set_step(0, 10)
+            losses.append(float(model(b)["same_view_loss"].detach()))
+        weighted = (4 * losses[0] + 2 * losses[1]) / 6
+        gaps[scope] = abs(losses[2] - weighted) / weighted
+    assert gaps["scene"] < 1e-6 and gaps["batch"] > 1e-4, gaps
