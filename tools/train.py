@@ -2,7 +2,8 @@
 
 Same arguments as Pointcept's tools/train.py (--config-file --num-gpus --num-machines
 --machine-rank --dist-url --options k=v ...); usually started by tools/train.sh.
-``--num-gpus 0`` is CPU smoke mode (see pointcept_dos/integration/cpu_mode.py): one process, on the CPU.
+``--num-gpus 0`` is CPU smoke mode (see pointcept_dos/integration/cpu_mode.py): on the CPU, one
+process, or DOS_CPU_PROCESSES processes over gloo.
 """
 
 import os
