@@ -32,6 +32,8 @@ def main():
     parser.add_argument("--steps", type=int, default=None, help="default: the demo's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="dos-quality")
+    parser.add_argument("--collect", action="store_true",
+                        help="summarise the finished seed folders in --out without running")
     args = parser.parse_args()
 
     from pointcept_dos.cli import main as cli_main
@@ -40,10 +42,12 @@ def main():
     start = time.time()
     for seed in args.seeds:
         out = os.path.join(args.out, f"seed{seed}")
-        steps = [] if args.steps is None else ["--steps", str(args.steps)]
-        code = cli_main(["demo", "--out", out, "--seed", str(seed), "--threads", str(args.threads)] + steps)
-        if code:
-            sys.exit(code)
+        if not args.collect:
+            steps = [] if args.steps is None else ["--steps", str(args.steps)]
+            code = cli_main(["demo", "--out", out, "--seed", str(seed), "--threads", str(args.threads)]
+                            + steps)
+            if code:
+                sys.exit(code)
         with open(os.path.join(out, "report", "metrics.json")) as f:
             per_seed[seed] = json.load(f)["results"]
 
