@@ -104,6 +104,29 @@ def test_pooling_bounds_the_loss_points():
     assert float(pooled["feat"][: int(pooled["offset"][0])].max()) < int(batch["global_offset"][0])
 
 
+def test_pooled_loss_points_are_voxel_means_in_segment_then_cell_order():
+    """Pooling against a per-point reference: one row per (segment, cell), sorted by segment
+    then cell, holding the mean of its points; negative grid coordinates pool the same."""
+    from pointcept_dos.models.loss_points import loss_points
+
+    gen = torch.Generator().manual_seed(3)
+    grid = torch.randint(-7, 9, (300, 3), generator=gen)
+    offset = torch.tensor([120, 120, 300])  # the middle segment is empty
+    feat = torch.randn(300, 5, generator=gen)
+    origin = torch.randn(300, 3, generator=gen).double()
+    pooled = loss_points(feat, dict(origin_coord=origin, grid_coord=grid, offset=offset),
+                         up_cast_level=0, pool_stride=2)
+    groups = {}
+    for i, seg in enumerate(torch.bucketize(torch.arange(300), offset, right=True).tolist()):
+        groups.setdefault((seg, *torch.div(grid[i], 2, rounding_mode="floor").tolist()), []).append(i)
+    keys = sorted(groups)
+    assert torch.allclose(pooled["feat"], torch.stack([feat[groups[k]].mean(0) for k in keys]), atol=1e-6)
+    assert torch.allclose(pooled["origin_coord"], torch.stack([origin[groups[k]].float().mean(0) for k in keys]),
+                          atol=1e-6)
+    first, last = sum(k[0] == 0 for k in keys), len(keys)
+    assert pooled["offset"].tolist() == [first, first, last]
+
+
 @pytest.mark.parametrize(
     "overrides, word",
     [

@@ -10,6 +10,7 @@ for the loss, which keeps the two families at one loss resolution (and bounds th
 import torch
 
 from ..backbones.outputs import up_cast_once
+from ..backbones.sparse import VoxelLevel
 from ..core.segments import batch_to_offset, offset_to_batch
 
 
@@ -17,18 +18,22 @@ def _pool(feat, backbone_input, stride):
     """Mean of features and original coordinates over voxels of `stride` input voxels."""
     batch = offset_to_batch(backbone_input["offset"])
     cells = torch.div(backbone_input["grid_coord"].long(), stride, rounding_mode="floor")
-    # segment first in the key: unique() sorts it, so pooled segments stay contiguous
-    keys, inverse = torch.unique(torch.cat([batch[:, None], cells], 1), dim=0, return_inverse=True)
-    counts = torch.bincount(inverse, minlength=len(keys)).clamp_min(1)[:, None]
+    # voxels keyed (segment, cell) as one int64, sorted segment first, so pooled segments stay
+    # contiguous (unique over [N, 4] rows is ~30x slower on CPU); the shift makes cells >= 0
+    # without changing which points share a voxel
+    if len(cells):
+        cells = cells - cells.min(0).values
+    voxels, inverse = VoxelLevel.from_coords(batch, cells)
+    counts = torch.bincount(inverse, minlength=len(voxels)).clamp_min(1)[:, None]
 
     def mean(values):
-        out = values.new_zeros(len(keys), values.shape[1]).index_add_(0, inverse, values)
+        out = values.new_zeros(len(voxels), values.shape[1]).index_add_(0, inverse, values)
         return out / counts.to(values.dtype)
 
     return dict(
         feat=mean(feat),
         origin_coord=mean(backbone_input["origin_coord"].float()),
-        offset=batch_to_offset(keys[:, 0], len(backbone_input["offset"])),
+        offset=batch_to_offset(voxels.batch, len(backbone_input["offset"])),
     )
 
 
