@@ -104,6 +104,29 @@ def test_absent_class_not_evaluated_and_groups():
     assert g["tail"] == pytest.approx(0.2)
 
 
+# ----- jobs -----------------------------------------------------------------------------------
+def test_one_process_runs_every_probe_after_its_run_in_order(monkeypatch):
+    """With one job the tasks run here: pretraining first, then the baseline probes, then each
+    run's probe, built from that run's result; results come back in task order."""
+    from pointcept_dos.demo import run
+
+    calls = []
+
+    def fake_task(name, kw):
+        calls.append((name, kw["label"]))
+        return dict(checkpoint=f"{kw['label']}.pth") if name == "pretrain" else f"probe of {kw['label']}"
+
+    monkeypatch.setattr(run, "_task", fake_task)
+    runs, probes = run._run_tasks(
+        [("pretrain", dict(label=label)) for label in ("a", "b")],
+        [("probe", dict(label="raw"))],
+        lambda i, result: ("probe", dict(label=result["checkpoint"])), jobs=1)
+    assert runs == [dict(checkpoint="a.pth"), dict(checkpoint="b.pth")]
+    assert probes == ["probe of raw", "probe of a.pth", "probe of b.pth"]
+    assert calls == [("pretrain", "a"), ("pretrain", "b"), ("probe", "raw"), ("probe", "a.pth"),
+                     ("probe", "b.pth")]
+
+
 # ----- end to end ---------------------------------------------------------------------------------
 def _png_size(path):
     """(width, height) from a PNG's IHDR; fails on anything that is not a PNG."""

@@ -78,14 +78,31 @@ def _task(name, kw):
     raise ValueError(name)
 
 
-def _run_tasks(tasks, jobs):
-    """Run [(name, kwargs)] in ``jobs`` worker processes (1: here); results in order."""
+def _run_tasks(pretrain_tasks, probe_tasks, probe_of, jobs):
+    """Run the pretraining tasks and the probes in ``jobs`` worker processes (1: here).
+
+    Each run's own probe (the task ``probe_of(i, result)``) is queued as soon as run i ends,
+    so a worker freed by a short run probes while a longer one (the mask-token run costs two
+    of DOS's) still trains.
+    Returns (pretraining results, results of ``probe_tasks`` then of each run's probe), in order.
+    """
     if jobs <= 1:
-        return [_task(*t) for t in tasks]
+        runs = [_task(*t) for t in pretrain_tasks]
+        return runs, [_task(*t) for t in probe_tasks] + [_task(*probe_of(i, r)) for i, r in enumerate(runs)]
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(jobs) as pool:
-        return pool.starmap(_task, tasks)
+        run_probes = [None] * len(pretrain_tasks)
+
+        def queue_probe(i):
+            def callback(result):  # runs before that run's get() returns
+                run_probes[i] = pool.apply_async(_task, probe_of(i, result))
+            return callback
+
+        runs = [pool.apply_async(_task, t, callback=queue_probe(i)) for i, t in enumerate(pretrain_tasks)]
+        probes = [pool.apply_async(_task, t) for t in probe_tasks]
+        runs = [r.get() for r in runs]
+        return runs, [p.get() for p in probes + run_probes]
 
 
 def _load_model(checkpoint):
@@ -171,48 +188,47 @@ def run_demo(args):
          + ", ".join(f"{k} ({v})" for k, v in top[:3]) + "; rarest "
          + ", ".join(f"{k} ({counts[k]})" for k in present[-3:]))
 
-    # 2. pretraining: DOS and its ablations, same budget and seed; with 2+ threads the runs go
-    # to two processes of threads // 2 torch threads each (one process per core scales better
-    # on CPU than intra-op threads)
+    # 2. pretraining of DOS and its ablations (same budget and seed), and 3. linear probes of
+    # the raw input, random init and every pretrained teacher. With 2+ threads the jobs go to
+    # two processes of threads // 2 torch threads each (one process per core scales better on
+    # CPU than intra-op threads); a run's probe starts when the run ends.
     train_opts = dict(steps=preset["steps"], grid_size=grid_size, max_points=preset["max_points"],
                       precise_bn_scenes=preset["precise_bn_scenes"])
     jobs = 2 if threads >= 2 else 1
     per_job = max(1, threads // jobs)
     _log(f"pretraining {', '.join(RUNS)}: {preset['steps']} steps each, "
          f"{preset['max_points']} points per view, 2 scenes x 2 views per step; {jobs} "
-         f"process(es) x {per_job} thread(s)")
+         f"process(es) x {per_job} thread(s); linear probes on {preset['probe_train_scenes']} "
+         f"train scenes, evaluated on {len(val)} val scenes")
     t = time.time()
-    tasks = [("pretrain", dict(data_root=data_root, scenes=scenes,
-                               out_dir=os.path.join(out, folder),
-                               model_cfg=model_config(args.backbone, **overrides),
-                               seed=args.seed, threads=per_job, position=i % jobs, train=train_opts))
-             for i, (folder, overrides) in enumerate(RUNS.values())]
-    runs = dict(zip(RUNS, _run_tasks(tasks, jobs)))
-    timings["pretrain (all runs)"] = time.time() - t
-    for label, r in runs.items():
-        timings[f"pretrain {label} (own)"] = r["seconds"]
-
-    # 3. linear probes: the raw input, random init and every pretrained teacher
-    _log(f"linear probes on {preset['probe_train_scenes']} train scenes, evaluated on "
-         f"{len(val)} val scenes")
-    t = time.time()
+    pretrain_tasks = [
+        ("pretrain", dict(data_root=data_root, scenes=scenes, out_dir=os.path.join(out, folder),
+                          model_cfg=model_config(args.backbone, **overrides), seed=args.seed,
+                          threads=per_job, position=i % jobs, train=train_opts))
+        for i, (folder, overrides) in enumerate(RUNS.values())
+    ]
     probe_opts = dict(data_root=data_root, scenes=scenes,
                       probe_train_scenes=preset["probe_train_scenes"],
                       grid_size=grid_size, seed=args.seed, threads=per_job,
                       iters=preset["probe_iters"], max_train_points=preset["probe_points"])
-    tasks = [("probe", dict(probe_opts, label=label, checkpoint=None,
-                            model_cfg=model_config(args.backbone), position=i))
-             for i, label in enumerate((RAW_INPUT, RANDOM_INIT))]
-    tasks += [("probe", dict(probe_opts, label=label, checkpoint=r["checkpoint"], model_cfg=None,
-                             position=(i + 2) % jobs)) for i, (label, r) in enumerate(runs.items())]
-    results = {}
-    for task, result in zip(tasks, _run_tasks(tasks, jobs)):
-        label = task[1]["label"]
-        results[label] = result
+    baseline_probes = [("probe", dict(probe_opts, label=label, checkpoint=None,
+                                      model_cfg=model_config(args.backbone), position=i % jobs))
+                       for i, label in enumerate((RAW_INPUT, RANDOM_INIT))]
+
+    def run_probe(i, run):
+        return ("probe", dict(probe_opts, label=list(RUNS)[i], checkpoint=run["checkpoint"],
+                              model_cfg=None, position=i % jobs))
+
+    run_results, probe_results = _run_tasks(pretrain_tasks, baseline_probes, run_probe, jobs)
+    runs = dict(zip(RUNS, run_results))
+    timings["pretrain and probes"] = time.time() - t
+    for label, r in runs.items():
+        timings[f"pretrain {label} (own)"] = r["seconds"]
+    results = dict(zip([RAW_INPUT, RANDOM_INIT, *RUNS], probe_results))
+    for label, result in results.items():
         g = result["groups"]
         _log(f"linear probe {label}: mIoU {100 * result['miou']:.1f}, head "
              f"{100 * g['head']:.1f}, common {100 * g['common']:.1f}, tail {100 * g['tail']:.1f}")
-    timings["probes"] = time.time() - t
     models = {label: _load_model(r["checkpoint"]) for label, r in runs.items()}
 
     # 4. report
