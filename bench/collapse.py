@@ -9,6 +9,7 @@ usage per step; the Zipf prior's is given beside).
 
     python bench/collapse.py --steps 300 --threads 1 --runs method guard
     python bench/collapse.py --steps 300 --runs ratio-1.4 ratio-2.0 ratio-2.5 ratio-3.5 demo
+    python bench/collapse.py --momentum-base 0.994 ...   # the method's EMA momentum
 """
 
 import argparse
@@ -35,10 +36,12 @@ RUNS = {
 }
 
 
-def run(name, scenes, steps, seed, out):
+def run(name, scenes, steps, seed, out, momentum_base=None):
     from pointcept_dos.demo.pretrain import model_config, pretrain
 
     cfg = model_config(**RUNS[name][1])
+    if momentum_base is not None:
+        cfg["momentum_base"] = momentum_base
     start = time.time()
     result = pretrain(scenes, os.path.join(out, name), cfg, seed=seed, progress=False,
                       log=lambda *_: None, steps=steps)
@@ -113,6 +116,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--every", type=int, default=25, help="table row every N steps")
     parser.add_argument("--out", default=None, help="folder for logs (default: a temp folder)")
+    parser.add_argument("--momentum-base", type=float, default=None,
+                        help="teacher EMA momentum at the start (default: the demo's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -120,9 +125,11 @@ def main():
 
     scenes = [generate_scene(args.seed * 1000 + i) for i in range(args.scenes)]
     out = args.out or tempfile.mkdtemp(prefix="dos-collapse-")
-    results = [run(name, scenes, args.steps, args.seed, out) for name in args.runs]
+    results = [run(name, scenes, args.steps, args.seed, out, args.momentum_base)
+               for name in args.runs]
+    momentum = args.momentum_base if args.momentum_base is not None else "the demo's"
     print(f"\n{args.steps} steps, {args.scenes} scenes, seed {args.seed}, {args.threads} "
-          f"thread(s); mean of the 5 steps up to each row")
+          f"thread(s), momentum_base {momentum}; mean of the 5 steps up to each row")
     print(summary(results))
     print(table(results, args.steps, args.every))
     with open(os.path.join(out, "collapse.json"), "w") as f:

@@ -27,8 +27,8 @@ MAIN_RUN = "DOS alpha=1.3"
 RAW_INPUT = "raw input (9 channels)"
 RANDOM_INIT = "random init"
 
-# demo presets: the default took 884 s on 2 quiet CPU cores (four runs; bench/README.md), --quick
-# about one minute
+# demo presets: the default took 516-533 s on 2 quiet CPU cores (four runs, six probes; three
+# seeds in bench/README.md), --quick about one minute
 PRESETS = dict(
     default=dict(train_scenes=24, val_scenes=6, probe_train_scenes=12, steps=300, max_points=4000,
                  probe_iters=300, probe_points=100_000, precise_bn_scenes=8),
