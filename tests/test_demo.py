@@ -176,6 +176,10 @@ def test_demo_quick_end_to_end(quick_demo):
     evaluated = {c for c, v in metrics["results"]["DOS alpha=1.3"]["iou"].items() if v is not None}
     assert evaluated and set(rows) == evaluated and set(rows) <= set(CLASS_NAMES)
     assert "| steps | 6 |" in text
+    # the two schedules the demo sets for short runs, as they ran (first -> last step)
+    assert "| teacher_temp | 0.02 -> 0.02 (student 0.1) |" in text
+    momentum = re.search(r"\| ema_momentum \| 0\.95 -> (0\.9\d+) \|", text)
+    assert momentum and 0.95 < float(momentum.group(1)) < 1.0, momentum
     # images: real PNGs of a plausible size
     for name in ("prototype_usage.png", "training_curves.png"):
         width, height = _png_size(report / name)

@@ -238,13 +238,20 @@ def run_demo(args):
     ply_scene = (val[0]["coord"], teacher_assignments(main_model, val[0], grid_size))
     timings["report"] = time.time() - t
     timings["total"] = time.time() - start
+    first, last = runs[MAIN_RUN]["history"][0], runs[MAIN_RUN]["history"][-1]
     settings = dict(
         backbone=args.backbone, seed=args.seed, preset=identity["preset"],
         train_scenes=len(train), val_scenes=len(val), probe_train_scenes=preset["probe_train_scenes"],
         steps=preset["steps"], grid_size_m=grid_size, points_per_view=preset["max_points"],
         scenes_per_step=TRAIN_DEFAULTS["scenes_per_batch"], lr=TRAIN_DEFAULTS["lr"],
         num_prototypes=main_model.num_prototypes, mask=f"{main_model.mask_ratio} of "
-        f"{main_model.mask_size} m cubes", threads=threads, data_root=data_root,
+        f"{main_model.mask_size} m cubes",
+        # first and last step of the two schedules the demo sets for short runs (the method's:
+        # 0.04 -> 0.07 and 0.994 -> 1)
+        teacher_temp=f"{first['teacher_temp']:.3g} -> {last['teacher_temp']:.3g} (student "
+        f"{main_model.student_temp})",
+        ema_momentum=f"{first['momentum']:.3g} -> {last['momentum']:.4g}",
+        threads=threads, data_root=data_root,
         checkpoints=", ".join(r["checkpoint"] for r in runs.values()),
         resumed=", ".join(f"{label} at step {r['resumed_from']}" for label, r in runs.items()
                           if r["resumed_from"]) or "no",
