@@ -18,14 +18,6 @@ import time
 import numpy as np
 
 
-STRUCTURE = ("wall", "floor", "ceiling")
-
-
-def classes_at_least(iou, threshold=0.2):
-    """Number of classes other than wall, floor and ceiling whose IoU reaches `threshold`."""
-    return sum(1 for name, v in iou.items() if name not in STRUCTURE and v is not None and v >= threshold)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -37,6 +29,7 @@ def main():
     args = parser.parse_args()
 
     from pointcept_dos.cli import main as cli_main
+    from pointcept_dos.demo.report import good_classes
 
     per_seed = {}
     start = time.time()
@@ -61,7 +54,7 @@ def main():
                for g in ("head", "common", "tail")},
         )
         summary[method] = {k: (float(np.nanmean(v)), float(np.nanstd(v))) for k, v in vals.items()}
-        good = [classes_at_least(per_seed[s][method]["iou"]) for s in args.seeds]
+        good = [len(good_classes(per_seed[s][method]["iou"])) for s in args.seeds]
         summary[method]["classes >= 20"] = (float(np.mean(good)), float(np.std(good)))
         rows.append(f"| {method} | " + " | ".join(
             f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in list(summary[method].values())[:4])

@@ -5,8 +5,9 @@
 
 ``demo`` shows DOS working on a CPU, without dataset, GPU or Pointcept: it writes synthetic
 ScanNet-like scenes in Pointcept's ScanNet layout (``OUT/data/scannet``), pretrains DOS-v1m1
-with the Zipf prior (alpha=1.3) and with uniform Sinkhorn (alpha=0) on the same budget, probes
-both and a randomly initialised backbone linearly, and writes a report folder (``OUT/report``).
+and the paper's three ablations (uniform Sinkhorn, a mask token, a per-point objective) on one
+budget, probes each teacher linearly beside the raw input channels and a randomly initialised
+backbone, and writes a report folder (``OUT/report``).
 
 Every argument is checked before any work (exit code 2 and a message naming it). ``--out``
 must be new, empty, or hold an earlier demo run with the same settings (resumed); anything
@@ -44,8 +45,8 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="pointcept-dos", description="DOS for Pointcept")
     parser.add_argument("--version", action="version", version=f"pointcept-dos {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="pretrain DOS on synthetic scenes on CPU and report a "
-                          "linear probe against random init and uniform Sinkhorn")
+    demo = sub.add_parser("demo", help="pretrain DOS and its ablations on synthetic scenes on CPU and "
+                          "report a linear probe against the raw input and random init")
     demo.add_argument("--out", default="dos-demo", type=_output_folder,
                       help="output folder: new, empty, or an earlier demo run with the same "
                       "settings, which is resumed (default: dos-demo)")

@@ -104,6 +104,14 @@ def test_absent_class_not_evaluated_and_groups():
     assert g["tail"] == pytest.approx(0.2)
 
 
+def test_good_classes_leave_out_the_structure_and_unevaluated_classes():
+    from pointcept_dos.demo.report import good_classes
+
+    iou = dict(wall=0.9, floor=0.95, chair=0.2, table=0.199, bed=None, sink=0.5)
+    assert good_classes(iou) == ["chair", "sink"]  # 0.2 counts, 0.199 does not
+    assert good_classes(iou, threshold=0.6) == []
+
+
 # ----- jobs -----------------------------------------------------------------------------------
 def test_one_process_runs_every_probe_after_its_run_in_order(monkeypatch):
     """With one job the tasks run here: pretraining first, then the baseline probes, then each
@@ -203,6 +211,6 @@ def test_demo_quick_end_to_end(quick_demo):
     main = metrics["results"]["DOS alpha=1.3"]["miou"]
     for method in methods[:2] + methods[3:]:
         delta = 100 * (main - metrics["results"][method]["miou"])
-        assert any(line.startswith(f"- DOS alpha=1.3 vs {method} (") and line.endswith(f"{delta:+.1f} mIoU")
-                   for line in text.splitlines()), method
+        kind = "baseline" if method in methods[:2] else "ablation"
+        assert f"- DOS alpha=1.3 vs {method} ({kind}): {delta:+.1f} mIoU" in text.splitlines(), method
     assert sorted(os.listdir(out.parent)) == ["out"]  # the working directory stayed clean

@@ -22,6 +22,7 @@ import torch
 
 from ..core.prototype_usage import prototype_counts
 from ..data import CLASS_NAMES
+from ..data.scannet_taxonomy import STUFF
 from ..io.atomic import atomic_write
 from .probe import scene_features
 
@@ -171,11 +172,16 @@ def results_table(results):
     return "\n".join(lines)
 
 
-def comparison_lines(results, main="DOS alpha=1.3", baselines=("raw input (9 channels)", "random init")):
-    """One line per comparison the demo exists to show: DOS against each baseline and against
-    each ablation (mIoU points; positive: DOS ahead), from the numbers of this run."""
-    if main not in results:
-        return []
+def good_classes(iou, threshold=0.2):
+    """Classes other than wall, floor and ceiling (``STUFF``) whose IoU ({class: IoU or None})
+    reaches ``threshold``, in class order: what a probe learned beyond the room's structure."""
+    return [c for c, v in iou.items() if c not in STUFF and v is not None and v >= threshold]
+
+
+def comparison_lines(results, main, baselines):
+    """One line per comparison the demo exists to show: ``main`` against each of ``baselines``
+    and against every other (ablation) row (mIoU points; positive: ``main`` ahead), from the
+    numbers of this run."""
     ref = results[main]["miou"]
     lines = []
     for name, r in results.items():
@@ -183,8 +189,7 @@ def comparison_lines(results, main="DOS alpha=1.3", baselines=("raw input (9 cha
             continue
         kind = "baseline" if name in baselines else "ablation"
         lines.append(f"- {main} vs {name} ({kind}): {100 * (ref - r['miou']):+.1f} mIoU")
-    good = [c for c, v in results[main]["iou"].items()
-            if c not in ("wall", "floor", "ceiling") and v is not None and v >= 0.2]
+    good = good_classes(results[main]["iou"])
     lines.append(f"- {main}: {len(good)} classes other than wall and floor at IoU >= 20"
                  + (f" ({', '.join(good)})" if good else ""))
     return lines + [""]
@@ -201,11 +206,14 @@ def per_class_table(results):
     return "\n".join(lines)
 
 
-def write_report(out_dir, results, settings, timings, histories, usages, prior, ply_scene):
+def write_report(out_dir, results, main, baselines, settings, timings, histories, usages, prior,
+                 ply_scene):
     """Write the report folder; returns the path of report.md.
 
     Args:
         results: {method: linear_probe result}.
+        main, baselines: the row the comparisons are about, and the rows that are baselines
+            (every other row is an ablation of ``main``).
         settings: dict of run settings (printed and stored).
         timings: {stage: seconds}.
         histories: {label: pretraining history} for the training curves.
@@ -246,7 +254,7 @@ def write_report(out_dir, results, settings, timings, histories, usages, prior, 
         "",
         results_table(results),
         "",
-        *comparison_lines(results),
+        *comparison_lines(results, main, baselines),
         "Class groups: " + "; ".join(f"**{g}**: {', '.join(c)}" for g, c in groups.items()),
         "",
         "## Per-class IoU (%)",

@@ -257,8 +257,8 @@ def run_demo(args):
                           if r["resumed_from"]) or "no",
     )
     path = write_report(
-        os.path.join(out, REPORT_DIR), results, settings, timings,
-        {label: r["history"] for label, r in runs.items()}, usages,
+        os.path.join(out, REPORT_DIR), results, MAIN_RUN, (RAW_INPUT, RANDOM_INIT), settings,
+        timings, {label: r["history"] for label, r in runs.items()}, usages,
         main_model.prior.numpy(), ply_scene,
     )
     _log(f"done in {timings['total']:.0f} s; report: {path}")
