@@ -9,7 +9,7 @@ usage per step; the Zipf prior's is given beside).
 
     python bench/collapse.py --steps 300 --threads 1 --runs method guard
     python bench/collapse.py --steps 300 --runs ratio-1.4 ratio-2.0 ratio-2.5 ratio-3.5 demo
-    python bench/collapse.py --momentum-base 0.994 ...   # the method's EMA momentum
+    python bench/collapse.py --momentum-start 0.994 ...   # the method's EMA momentum
 """
 
 import argparse
@@ -21,33 +21,31 @@ import time
 import torch
 
 # name -> (what it is, overrides of the demo's model_config)
-METHOD = dict(teacher_temp_start=0.04, teacher_temp_base=0.07)
+METHOD = dict(teacher_temp=dict(start=0.04, end=0.07, warmup_ratio=0.05))
 RUNS = {
     "method": ("tau_T 0.04->0.07, tau_S 0.1 (ratio 1.43), no guard", dict(METHOD)),
     "guard": ("as method, collapse_guard=dict()", dict(METHOD, collapse_guard=dict())),
-    "ratio-1.4": ("tau_T 0.07, tau_S 0.1", dict(teacher_temp_start=0.07, teacher_temp_base=0.07)),
-    "ratio-2.0": ("tau_T 0.07, tau_S 0.14", dict(teacher_temp_start=0.07, teacher_temp_base=0.07,
-                                                 student_temp=0.14)),
-    "ratio-2.5": ("tau_T 0.04, tau_S 0.1", dict(teacher_temp_start=0.04, teacher_temp_base=0.04)),
-    "ratio-3.5": ("tau_T 0.07, tau_S 0.245", dict(teacher_temp_start=0.07, teacher_temp_base=0.07,
-                                                  student_temp=0.245)),
+    "ratio-1.4": ("tau_T 0.07, tau_S 0.1", dict(teacher_temp=0.07)),
+    "ratio-2.0": ("tau_T 0.07, tau_S 0.14", dict(teacher_temp=0.07, student_temp=0.14)),
+    "ratio-2.5": ("tau_T 0.04, tau_S 0.1", dict(teacher_temp=0.04)),
+    "ratio-3.5": ("tau_T 0.07, tau_S 0.245", dict(teacher_temp=0.07, student_temp=0.245)),
     "demo": ("tau_T 0.02, tau_S 0.1 (ratio 5, the demo's)", dict()),
     "demo-guard": ("as demo, collapse_guard=dict()", dict(collapse_guard=dict())),
 }
 
 
-def run(name, scenes, steps, seed, out, momentum_base=None):
+def run(name, scenes, steps, seed, out, momentum_start=None):
     from pointcept_dos.demo.pretrain import model_config, pretrain
 
     cfg = model_config(**RUNS[name][1])
-    if momentum_base is not None:
-        cfg["momentum_base"] = momentum_base
+    if momentum_start is not None:
+        cfg["momentum"] = dict(cfg["momentum"], start=momentum_start)
     start = time.time()
     result = pretrain(scenes, os.path.join(out, name), cfg, seed=seed, progress=False,
                       log=lambda *_: None, steps=steps)
     history = result["history"]
     return dict(name=name, what=RUNS[name][0], seconds=time.time() - start,
-                student_temp=result["model"].student_temp, history=[
+                student_temp=result["model"].params.student_temp, history=[
         {k: h[k] for k in ("step", "loss", "teacher_temp", "target_entropy", "teacher_spread",
                            "effective_prototypes", "prior_effective", "empty_terms")}
         for h in history
@@ -116,20 +114,20 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--every", type=int, default=25, help="table row every N steps")
     parser.add_argument("--out", default=None, help="folder for logs (default: a temp folder)")
-    parser.add_argument("--momentum-base", type=float, default=None,
+    parser.add_argument("--momentum-start", type=float, default=None,
                         help="teacher EMA momentum at the start (default: the demo's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from pointcept_dos.data.synthetic_scenes import generate_scene
+    from pointcept_dos.synthetic import generate_scene
 
     scenes = [generate_scene(args.seed * 1000 + i) for i in range(args.scenes)]
     out = args.out or tempfile.mkdtemp(prefix="dos-collapse-")
-    results = [run(name, scenes, args.steps, args.seed, out, args.momentum_base)
+    results = [run(name, scenes, args.steps, args.seed, out, args.momentum_start)
                for name in args.runs]
-    momentum = args.momentum_base if args.momentum_base is not None else "the demo's"
+    momentum = args.momentum_start if args.momentum_start is not None else "the demo's"
     print(f"\n{args.steps} steps, {args.scenes} scenes, seed {args.seed}, {args.threads} "
-          f"thread(s), momentum_base {momentum}; mean of the 5 steps up to each row")
+          f"thread(s), momentum_start {momentum}; mean of the 5 steps up to each row")
     print(summary(results))
     print(table(results, args.steps, args.every))
     with open(os.path.join(out, "collapse.json"), "w") as f:

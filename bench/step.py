@@ -62,7 +62,7 @@ def batches(num_batches, scenes, seed, max_size):
     from pointcept.datasets.utils import point_collate_fn
 
     from pointcept_dos.integration.config_presets import multiview_transform
-    from pointcept_dos.data import write_scannet_layout
+    from pointcept_dos.synthetic import write_scannet_layout
 
     root = tempfile.mkdtemp(prefix="dos-bench-")
     write_scannet_layout(root, num_scenes={"train": scenes * num_batches}, seed=seed)
@@ -82,7 +82,7 @@ def batches(num_batches, scenes, seed, max_size):
 
 def set_schedules(model, method):
     if method == "DOS-v1m1":
-        model.set_step(100, 1000)
+        model.steps.begin(100, 1000)
     else:  # Sonata's schedulers need a trainer; fix their values as DOS's at step 100
         model.teacher_temp, model.momentum = 0.07, 0.994
 
@@ -111,7 +111,7 @@ def child(method, threads, steps, scenes, max_size):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        model.update_teacher() if method == "DOS-v1m1" else model.after_step()
+        model.steps.end() if method == "DOS-v1m1" else model.after_step()
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
     points = [int(b["global_offset"][-1]) for b in data]

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 # test helpers (dos_batches, pointcept_env) are imported as plain modules
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "helpers"))
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +16,6 @@ def quick_demo(tmp_path_factory):
     from demo_runs import killed_then_rerun
 
     out = tmp_path_factory.mktemp("quick-demo") / "out"
-    run = killed_then_rerun(out, "dos_alpha1.3/resume.pth")
+    run = killed_then_rerun(out, "dos/resume.pth")
     assert run["rerun"].returncode == 0, run["rerun"].stderr[-4000:]
     return dict(run, out=out)

@@ -9,7 +9,7 @@ from .ema import ema_update_
 from .masking import patch_visibility
 from .prototype_head import PrototypeHead
 from .prototype_usage import prototype_counts, usage_statistics
-from .schedules import CosineSchedule, WarmupConstantSchedule, warmup_schedule
+from .schedules import CosineSchedule, WarmupConstantSchedule
 from .softmap_loss import softmap_distillation_loss
 from .zipf_prior import zipf_prior
 from .zipf_sinkhorn import sinkhorn_log_plan, zipf_sinkhorn
@@ -24,7 +24,6 @@ __all__ = [
     "sinkhorn_log_plan",
     "softmap_distillation_loss",
     "usage_statistics",
-    "warmup_schedule",
     "zipf_prior",
     "zipf_sinkhorn",
 ]

@@ -1,9 +1,11 @@
 """Step schedules for DOS's hyper-parameters.
 
-They are pure functions of the step (no internal counter), so a run resumed from a checkpoint
-at step s continues exactly where it stopped by evaluating them at s. `warmup_schedule` and
-`cosine_schedule` give them as functions of (step, total_steps), the form DOS-v1m1 and
-ZipfSinkhornHook keep, so that the total is known only when training starts.
+A schedule is built once (its arguments checked once) and evaluated at every step as a pure
+function of (step, total_steps): it has no counter, so a run resumed at step s continues exactly
+where it stopped, and the run's length is known only when training starts.
+
+Values between two endpoints are interpolated at half scale (`_lerp`), so any two finite
+endpoints give a finite value between them.
 """
 
 import math
@@ -11,58 +13,60 @@ import math
 from .validation import check_non_negative_int, check_real
 
 
-def _check_step(step):
+def _lerp(a, b, t):
+    """a + (b - a) x t for t in [0, 1]. Halving first keeps b - a finite for endpoints near the
+    float limit (1e308 and -1e308); scaling by 2 is exact, so the result has the same bits as
+    the plain formula wherever that one does not overflow."""
+    return 2.0 * (0.5 * a + (0.5 * b - 0.5 * a) * t)
+
+
+def _check_step(step, total_steps):
     check_real("step", step, low=0.0)
-    return step
-
-
-class CosineSchedule:
-    """Cosine from `start` at step 0 to `end` at `total_steps`, constant afterwards.
-
-    Used for the EMA momentum (0.994 -> 1)."""
-
-    def __init__(self, start, end, total_steps):
-        check_real("start", start)
-        check_real("end", end)
-        check_non_negative_int("total_steps", total_steps)
-        self.start, self.end, self.total_steps = start, end, int(total_steps)
-
-    def __call__(self, step):
-        _check_step(step)
-        if step >= self.total_steps:
-            return self.end
-        progress = step / self.total_steps
-        return self.end + 0.5 * (self.start - self.end) * (1 + math.cos(math.pi * progress))
+    check_non_negative_int("total_steps", total_steps)
 
 
 class WarmupConstantSchedule:
-    """Linear from `start` to `end` over `warmup_steps`, then constant at `end`.
+    """Linear from `start` to `end` over the first `warmup_ratio` of the run, then `end`.
 
-    Used for the teacher temperature (0.04 -> 0.07 over the first 5% of steps)."""
+    The teacher temperature (0.04 -> 0.07 over the first 5% of steps); with start == end, a
+    constant (the Zipf exponent's default)."""
 
-    def __init__(self, start, end, warmup_steps):
+    def __init__(self, start, end, warmup_ratio=0.0):
         check_real("start", start)
         check_real("end", end)
-        check_non_negative_int("warmup_steps", warmup_steps)
-        self.start, self.end, self.warmup_steps = start, end, int(warmup_steps)
+        check_real("warmup_ratio", warmup_ratio, low=0.0, high=1.0)
+        self.start, self.end, self.warmup_ratio = float(start), float(end), float(warmup_ratio)
 
-    def __call__(self, step):
-        _check_step(step)
-        if step >= self.warmup_steps:
+    def __call__(self, step, total_steps):
+        _check_step(step, total_steps)
+        warmup_steps = int(total_steps * self.warmup_ratio)
+        if step >= warmup_steps:
             return self.end
-        return self.start + (self.end - self.start) * step / self.warmup_steps
+        return _lerp(self.start, self.end, step / warmup_steps)
+
+    def __repr__(self):
+        if self.start == self.end:
+            return f"{self.end:g}"
+        return f"{self.start:g} -> {self.end:g} over the first {self.warmup_ratio:.0%} of steps"
 
 
-def warmup_schedule(start, end, warmup_ratio):
-    """f(step, total_steps): `WarmupConstantSchedule` warming up over `warmup_ratio` of the run."""
-    check_real("start", start)
-    check_real("end", end)
-    check_real("warmup_ratio", warmup_ratio, low=0.0, high=1.0)
-    return lambda step, total: WarmupConstantSchedule(start, end, int(total * warmup_ratio))(step)
+class CosineSchedule:
+    """Cosine from `start` at step 0 to `end` at `total_steps`, `end` afterwards.
 
+    The EMA momentum (0.994 -> 1)."""
 
-def cosine_schedule(start, end):
-    """f(step, total_steps): `CosineSchedule` from `start` to `end` over the whole run."""
-    check_real("start", start)
-    check_real("end", end)
-    return lambda step, total: CosineSchedule(start, end, total)(step)
+    def __init__(self, start, end):
+        check_real("start", start)
+        check_real("end", end)
+        self.start, self.end = float(start), float(end)
+
+    def __call__(self, step, total_steps):
+        _check_step(step, total_steps)
+        if step >= total_steps:
+            return self.end
+        return _lerp(self.end, self.start, 0.5 * (1 + math.cos(math.pi * step / total_steps)))
+
+    def __repr__(self):
+        if self.start == self.end:
+            return f"{self.end:g}"
+        return f"{self.start:g} -> {self.end:g} (cosine over the run)"

@@ -1,4 +1,4 @@
-"""ScanNet label taxonomy used by the synthetic scenes.
+"""ScanNet's label taxonomy: the 20 benchmark classes, the categories behind them, class counts.
 
 ``segment20`` uses ScanNet's 20-class benchmark ids (the order of ``CLASS_NAMES``),
 ``segment200`` uses ScanNet200's *contiguous* ids, i.e. the position of a category in
@@ -6,6 +6,8 @@ ScanNet200's list of 200 valid classes (this is what Pointcept's ScanNet preproc
 writes). Categories that ScanNet20 ignores (ceiling, lamp, pillow, box, tv, nightstand)
 get ``segment20 = -1`` but keep their ScanNet200 id, exactly as in the real data.
 """
+
+import numpy as np
 
 IGNORE_INDEX = -1
 
@@ -78,3 +80,9 @@ CATEGORIES = {
 
 # categories that are "stuff" (no instance id), as the task's instance convention
 STUFF = ("wall", "floor", "ceiling")
+
+
+def class_histogram(segment20, num_classes=len(CLASS_NAMES)):
+    """Point count per ScanNet20 class [num_classes] int64; -1 (ignored) is not counted."""
+    s = np.asarray(segment20).reshape(-1)
+    return np.bincount(s[s != IGNORE_INDEX], minlength=num_classes).astype(np.int64)

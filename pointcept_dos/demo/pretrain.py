@@ -1,10 +1,11 @@
 """CPU pretraining loop for DOS-v1m1 (the demo's trainer; Pointcept's trainer is not needed).
 
 One step: build the batch of ``scenes_per_batch`` scenes x two views (``views.pretrain_batch``),
-``model.set_step(step, total)``, forward, backward, AdamW step (linear warm-up, cosine decay),
-``model.update_teacher()``. Per step it logs the loss terms, the schedules and the teacher's
-prototype usage against the Zipf prior (``usage_statistics``): a collapse shows up as an
-effective number of prototypes far below the prior's.
+then the step order of every DOS trainer (``models.step_sequence``): ``steps.begin``, forward,
+backward, AdamW step (linear warm-up, cosine decay), ``steps.end``. Per step it records the loss
+terms and the monitor's report (``models.monitor``): the values in force, the collapse signals
+and the teacher's prototype usage against the Zipf prior (a collapse shows up as an effective
+number of prototypes far below the prior's).
 
 Interrupted runs resume exactly. Every ``checkpoint_every`` steps the whole training state goes
 to ``resume.pth`` (atomically): the model, whose state includes the masking generator; the
@@ -24,11 +25,13 @@ import time
 import numpy as np
 import torch
 
-from ..core.prototype_usage import usage_statistics
 from ..data.model_input import IN_CHANNELS
 from ..io.atomic import atomic_write
 from ..io.checkpoints import read_checkpoint, write_checkpoint
 from ..models import DOSv1m1
+from ..models.dos_v1m1 import upgrade_model_config
+from ..models.monitor import scalars
+from ..models.step_sequence import StepSequence
 from .probe import recalibrate_batchnorm
 from .views import pretrain_batch
 
@@ -68,13 +71,15 @@ TRAIN_DEFAULTS = dict(
 )
 
 
-def model_config(backbone="DOS-SpUNet-lite", zipf_alpha=1.3, num_prototypes=256, **overrides):
+def model_config(backbone="DOS-SpUNet-lite", **overrides):
     """DOS-v1m1 config of the demo (dict with ``type``): the paper's method at CPU scale.
 
-    Only what the demo changes is set here; everything else is DOSv1m1's default (the one
-    source of the method's values). Narrow head (hidden 256, embedding 64) and K=256
-    prototypes keep a step cheap; the loss is pooled to 0.1 m voxels (stride 2 of the 0.05 m
-    grid; the paper's 0.08 m); the teacher temperature and EMA momentum are lower (see below).
+    Only what the demo changes is set here; everything else (the Zipf exponent included) is
+    DOSv1m1's default, the one source of the method's values. Narrow head (hidden 256,
+    embedding 64) and K=256 prototypes keep a step cheap; the loss is pooled to 0.1 m voxels
+    (stride 2 of the 0.05 m grid; the paper's 0.08 m); the teacher temperature and the EMA
+    momentum are set for 300-step runs (why, with the measurements: bench/README.md, "Collapse"
+    and "Representation quality").
     """
     if backbone not in BACKBONES:
         raise KeyError(f"unknown demo backbone {backbone!r}; choose from {sorted(BACKBONES)}")
@@ -85,21 +90,11 @@ def model_config(backbone="DOS-SpUNet-lite", zipf_alpha=1.3, num_prototypes=256,
         head_in_channels=head_in,
         head_hidden_channels=256,
         head_embed_channels=64,
-        num_prototypes=num_prototypes,
-        zipf_alpha=zipf_alpha,
-        # tau_T: the method's 0.04 -> 0.07 collapses at this scale (K=256, narrow head, a few
-        # hundred steps): the target softmaps flatten towards uniform over the points
-        # (entropy 0.76 -> 0.975 log N in 100 steps), the loss falls to ~0.04 nats and the
-        # teacher ends on ~3 effective prototypes. A constant 0.02 keeps the targets sharp
-        # (~0.48 log N) and the usage near the Zipf prior. See bench/README.md.
-        teacher_temp_start=0.02,
-        teacher_temp_base=0.02,
-        # EMA momentum: the method's 0.994 -> 1 averages the student over ~1 / (1 - 0.994) = 170
-        # steps, more than half of a 300-step run, so the probed teacher lags far behind the
-        # student. 0.95 (~20 steps) is the upper edge of the plateau measured on seed 1's
-        # probe (23.4 mIoU at 0.994, 26.9 at 0.98, 29.3 at 0.95, 30.7 at 0.9, 29.3 at 0.8;
-        # bench/README.md); the collapse signals stay healthy. Long GPU runs keep 0.994.
-        momentum_base=0.95,
+        num_prototypes=256,
+        # the method's 0.04 -> 0.07 collapses at this scale; tau_S / tau_T = 5 does not
+        teacher_temp=0.02,
+        # the method's 0.994 would average the teacher over more than half of a 300-step run
+        momentum=dict(start=0.95, end=1.0),
         loss_pool_stride=2,
     )
     cfg.update(overrides)
@@ -149,6 +144,8 @@ def _write_log(path, history):
 def _same_run(path, checkpoint, run_cfg):
     """Refuse a checkpoint in ``out_dir`` written by a run with other settings or data."""
     saved = checkpoint.get("cfg")
+    if isinstance(saved, dict) and isinstance(saved.get("model"), dict):  # written before a rename
+        saved = dict(saved, model=upgrade_model_config(saved["model"]))
     if saved != run_cfg:
         differ = sorted(k for k in set(run_cfg) | set(saved or {})
                         if (saved or {}).get(k) != run_cfg.get(k))
@@ -195,6 +192,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
     os.makedirs(out_dir, exist_ok=True)
     checkpoint, resume, log_path = (os.path.join(out_dir, name) for name in RUN_FILES)
     model = build_model(model_cfg, seed)
+    steps = StepSequence(model)
 
     if os.path.exists(checkpoint):  # a finished run: load it, train nothing
         saved = read_checkpoint(checkpoint)
@@ -237,31 +235,25 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         lr = lr_at(step, total, opt["lr"], opt["warmup_ratio"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        model.set_step(step, total)
+        steps.begin(step, total)
         out = model(batch)
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, opt["grad_clip"])
         optimizer.step()
-        model.update_teacher()
-        stats = usage_statistics(model.take_usage(), model.prior)
-        record = dict(
-            step=step,
-            lr=lr,
-            teacher_temp=model.teacher_temp,
-            momentum=model.momentum,
-            points=int(batch["global_offset"][-1]),
-            grad_norm=float(grad_norm),
-            **{k: float(v.detach()) for k, v in out.items()},
-            **stats,
-        )
+        steps.end()
+        record = dict(step=step, lr=lr, points=int(batch["global_offset"][-1]),
+                      grad_norm=float(grad_norm))
+        record.update({k: float(v.detach()) for k, v in out.items()})
+        # the step's usage, collapse signals and values in force
+        record.update(scalars(steps.monitor.report()))
         if not math.isfinite(record["loss"]):
             raise FloatingPointError(f"loss is {record['loss']} at step {step}")
         history.append(record)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}",
-                            eff_protos=f"{stats['effective_prototypes']:.0f}")
+                            eff_protos=f"{record['effective_prototypes']:.0f}")
         if (step + 1) % every == 0 and step + 1 < total:
             write_checkpoint(resume, model.state_dict(), cfg=run_cfg, optimizer=optimizer.state_dict(),
                              step=step + 1, history=history, rng=torch.get_rng_state(),

@@ -98,13 +98,17 @@ def _save_figure(plt, fig, path):
     plt.close(fig)
 
 
-def plot_prototype_usage(path, usages, prior):
-    """``usages`` {label: [K] usage}; sorted usage vs prior, log-log."""
+def plot_prototype_usage(path, usages, priors):
+    """``usages`` {label: [K] usage}; ``priors`` {alpha: [K] Zipf prior}; sorted usage vs the
+    priors the runs used, log-log."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    rank = np.arange(1, len(prior) + 1)
-    ax.loglog(rank, np.sort(np.asarray(prior))[::-1], "k--", label="Zipf prior (alpha=1.3)")
+    for i, (alpha, prior) in enumerate(priors.items()):
+        rank = np.arange(1, len(prior) + 1)
+        ax.loglog(rank, np.sort(np.asarray(prior))[::-1], color="k", ls=("--", ":", "-.")[i % 3],
+                  label=f"Zipf prior (alpha={alpha:g})")
     for label, usage in usages.items():
+        rank = np.arange(1, len(usage) + 1)
         u = np.sort(np.asarray(usage))[::-1]
         used = u > 0
         ax.loglog(rank[used], u[used], marker=".", ms=3, lw=1, label=f"{label} ({used.sum()} used)")
@@ -206,7 +210,7 @@ def per_class_table(results):
     return "\n".join(lines)
 
 
-def write_report(out_dir, results, main, baselines, settings, timings, histories, usages, prior,
+def write_report(out_dir, results, main, baselines, settings, timings, histories, usages, priors,
                  ply_scene):
     """Write the report folder; returns the path of report.md.
 
@@ -218,15 +222,17 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
         timings: {stage: seconds}.
         histories: {label: pretraining history} for the training curves.
         usages: {label: [K] teacher usage on the validation scenes}.
-        prior: [K] Zipf prior (alpha=1.3).
-        ply_scene: (coord [N, 3], prototype [N]) of the scene to colour.
+        priors: {label: [K] Zipf prior of the run at its last step}.
+        ply_scene: (coord [N, 3], prototype [N]) of the scene to colour (``main``'s teacher).
     """
     os.makedirs(out_dir, exist_ok=True)
-    plot_prototype_usage(os.path.join(out_dir, "prototype_usage.png"), usages, prior)
+    alphas = {label: h[-1]["zipf_alpha"] for label, h in histories.items()}
+    plot_prototype_usage(os.path.join(out_dir, "prototype_usage.png"), usages,
+                         {alphas[label]: prior for label, prior in priors.items()})
     plot_training_curves(os.path.join(out_dir, "training_curves.png"), histories)
     coord, proto = ply_scene
     write_ply(os.path.join(out_dir, "scene_prototypes.ply"), coord,
-              prototype_palette(len(prior))[proto])
+              prototype_palette(len(priors[main]))[proto])
 
     final = {label: {k: h[-1][k] for k in ("loss", "effective_prototypes", "prior_effective",
                                               "kl_to_prior", "top_mass", "target_entropy",
@@ -281,7 +287,7 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
     lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
     lines += ["", "Files: `prototype_usage.png`, `training_curves.png`, `scene_prototypes.ply` "
               "(a validation scene coloured by each point's strongest teacher prototype, "
-              "alpha=1.3), `metrics.json`.", ""]
+              f"{main}), `metrics.json`.", ""]
     path = os.path.join(out_dir, "report.md")
     with atomic_write(path) as f:
         f.write("\n".join(lines))

@@ -16,25 +16,40 @@ import time
 # The pretraining runs, one budget, seed and initialisation: DOS, then the paper's three
 # ablations, each one change to DOS: the prior (uniform Sinkhorn), the student's input (masked
 # points kept with a mask token, loss at every matched point: Sonata's) and the objective
-# (per-point assignment over prototypes: Sonata's / DINO's). label -> (folder, model overrides)
+# (per-point assignment over prototypes: Sonata's / DINO's). folder -> model overrides; each
+# run's label is made from what it ran (`run_label`)
 RUNS = {
-    "DOS alpha=1.3": ("dos_alpha1.3", dict(zipf_alpha=1.3)),
-    "DOS alpha=0": ("dos_alpha0", dict(zipf_alpha=0.0)),
-    "DOS + mask token": ("dos_mask_token", dict(student_input="mask_token")),
-    "DOS + per-point objective": ("dos_per_point", dict(objective="per_point")),
+    "dos": dict(),
+    "dos_alpha0": dict(zipf_alpha=0.0),
+    "dos_mask_token": dict(student_input="mask_token"),
+    "dos_per_point": dict(objective="per_point"),
 }
-MAIN_RUN = "DOS alpha=1.3"
+MAIN_RUN = "dos"
 RAW_INPUT = "raw input (9 channels)"
 RANDOM_INIT = "random init"
 
-# demo presets: the default took 516-533 s on 2 quiet CPU cores (four runs, six probes; three
-# seeds in bench/README.md), --quick about one minute
+# demo presets: the default about 9 minutes on 2 CPU cores, --quick about one (bench/README.md,
+# "Representation quality")
 PRESETS = dict(
     default=dict(train_scenes=24, val_scenes=6, probe_train_scenes=12, steps=300, max_points=4000,
                  probe_iters=300, probe_points=100_000, precise_bn_scenes=8),
     quick=dict(train_scenes=6, val_scenes=2, probe_train_scenes=4, steps=20, max_points=1500,
                probe_iters=100, probe_points=20_000, precise_bn_scenes=2),
 )
+
+
+def run_label(model_cfg):
+    """A run's row label, from its model config: DOS, the ablation's change, the Zipf exponent."""
+    from ..models.dos_v1m1 import resolved_config
+    from ..models.step_params import build_schedule
+
+    cfg = resolved_config({k: v for k, v in model_cfg.items() if k != "type"})
+    name = "DOS"
+    if cfg["student_input"] == "mask_token":
+        name += " + mask token"
+    if cfg["objective"] == "per_point":
+        name += " + per-point objective"
+    return f"{name} alpha={build_schedule('zipf_alpha', cfg['zipf_alpha'])!r}"
 
 
 def _log(msg):
@@ -108,10 +123,11 @@ def _run_tasks(pretrain_tasks, probe_tasks, probe_of, jobs):
 def _load_model(checkpoint):
     """DOS-v1m1 model from a checkpoint written by the demo (config in ``cfg``)."""
     from ..io.checkpoints import read_checkpoint
+    from ..models.dos_v1m1 import upgrade_model_config
     from .pretrain import build_model
 
     ckpt = read_checkpoint(checkpoint)
-    model = build_model(ckpt["cfg"]["model"])
+    model = build_model(upgrade_model_config(ckpt["cfg"]["model"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
@@ -145,7 +161,8 @@ def run_demo(args):
     written) when ``args.out`` may not be written."""
     import torch
 
-    from ..data import CLASS_NAMES, write_scannet_layout
+    from ..data import CLASS_NAMES
+    from ..synthetic import write_scannet_layout
     from .output_folder import (
         DATA_ROOT,
         REPORT_DIR,
@@ -158,8 +175,7 @@ def run_demo(args):
 
     preset, identity = demo_settings(args)
     out = os.path.abspath(args.out)
-    state, manifest = prepare_output_folder(out, identity, [d for d, _ in RUNS.values()],
-                                            overwrite=args.overwrite)
+    state, manifest = prepare_output_folder(out, identity, list(RUNS), overwrite=args.overwrite)
     threads = args.threads or min(2, os.cpu_count() or 1)
     torch.set_num_threads(1 if threads >= 2 else threads)
     grid_size = TRAIN_DEFAULTS["grid_size"]
@@ -196,16 +212,18 @@ def run_demo(args):
                       precise_bn_scenes=preset["precise_bn_scenes"])
     jobs = 2 if threads >= 2 else 1
     per_job = max(1, threads // jobs)
-    _log(f"pretraining {', '.join(RUNS)}: {preset['steps']} steps each, "
+    model_cfgs = {folder: model_config(args.backbone, **overrides) for folder, overrides in RUNS.items()}
+    labels = {folder: run_label(cfg) for folder, cfg in model_cfgs.items()}
+    _log(f"pretraining {', '.join(labels.values())}: {preset['steps']} steps each, "
          f"{preset['max_points']} points per view, 2 scenes x 2 views per step; {jobs} "
          f"process(es) x {per_job} thread(s); linear probes on {preset['probe_train_scenes']} "
          f"train scenes, evaluated on {len(val)} val scenes")
     t = time.time()
     pretrain_tasks = [
         ("pretrain", dict(data_root=data_root, scenes=scenes, out_dir=os.path.join(out, folder),
-                          model_cfg=model_config(args.backbone, **overrides), seed=args.seed,
+                          model_cfg=model_cfgs[folder], seed=args.seed,
                           threads=per_job, position=i % jobs, train=train_opts))
-        for i, (folder, overrides) in enumerate(RUNS.values())
+        for i, folder in enumerate(RUNS)
     ]
     probe_opts = dict(data_root=data_root, scenes=scenes,
                       probe_train_scenes=preset["probe_train_scenes"],
@@ -216,15 +234,16 @@ def run_demo(args):
                        for i, label in enumerate((RAW_INPUT, RANDOM_INIT))]
 
     def run_probe(i, run):
-        return ("probe", dict(probe_opts, label=list(RUNS)[i], checkpoint=run["checkpoint"],
-                              model_cfg=None, position=i % jobs))
+        return ("probe", dict(probe_opts, label=list(labels.values())[i],
+                              checkpoint=run["checkpoint"], model_cfg=None, position=i % jobs))
 
     run_results, probe_results = _run_tasks(pretrain_tasks, baseline_probes, run_probe, jobs)
-    runs = dict(zip(RUNS, run_results))
+    runs = {labels[folder]: r for folder, r in zip(RUNS, run_results)}
+    main = labels[MAIN_RUN]
     timings["pretrain and probes"] = time.time() - t
     for label, r in runs.items():
         timings[f"pretrain {label} (own)"] = r["seconds"]
-    results = dict(zip([RAW_INPUT, RANDOM_INIT, *RUNS], probe_results))
+    results = dict(zip([RAW_INPUT, RANDOM_INIT, *runs], probe_results))
     for label, result in results.items():
         g = result["groups"]
         _log(f"linear probe {label}: mIoU {100 * result['miou']:.1f}, head "
@@ -234,11 +253,11 @@ def run_demo(args):
     # 4. report
     t = time.time()
     usages = {label: usage_on_scenes(m, val, grid_size) for label, m in models.items()}
-    main_model = models[MAIN_RUN]
+    main_model = models[main]
     ply_scene = (val[0]["coord"], teacher_assignments(main_model, val[0], grid_size))
     timings["report"] = time.time() - t
     timings["total"] = time.time() - start
-    first, last = runs[MAIN_RUN]["history"][0], runs[MAIN_RUN]["history"][-1]
+    first, last = runs[main]["history"][0], runs[main]["history"][-1]
     settings = dict(
         backbone=args.backbone, seed=args.seed, preset=identity["preset"],
         train_scenes=len(train), val_scenes=len(val), probe_train_scenes=preset["probe_train_scenes"],
@@ -246,20 +265,20 @@ def run_demo(args):
         scenes_per_step=TRAIN_DEFAULTS["scenes_per_batch"], lr=TRAIN_DEFAULTS["lr"],
         num_prototypes=main_model.num_prototypes, mask=f"{main_model.mask_ratio} of "
         f"{main_model.mask_size} m cubes",
-        # first and last step of the two schedules the demo sets for short runs (the method's:
-        # 0.04 -> 0.07 and 0.994 -> 1)
-        teacher_temp=f"{first['teacher_temp']:.3g} -> {last['teacher_temp']:.3g} (student "
-        f"{main_model.student_temp})",
-        ema_momentum=f"{first['momentum']:.3g} -> {last['momentum']:.4g}",
+        # the values in force at the first and the last step, as they ran (the method's:
+        # tau_T 0.04 -> 0.07, momentum 0.994 -> 1, alpha 1.3)
+        **{name: f"{first[name]:.3g} -> {last[name]:.4g}"
+           for name in ("teacher_temp", "momentum", "zipf_alpha")},
+        student_temp=f"{main_model.params.student_temp:g}",
         threads=threads, data_root=data_root,
         checkpoints=", ".join(r["checkpoint"] for r in runs.values()),
         resumed=", ".join(f"{label} at step {r['resumed_from']}" for label, r in runs.items()
                           if r["resumed_from"]) or "no",
     )
     path = write_report(
-        os.path.join(out, REPORT_DIR), results, MAIN_RUN, (RAW_INPUT, RANDOM_INIT), settings,
+        os.path.join(out, REPORT_DIR), results, main, (RAW_INPUT, RANDOM_INIT), settings,
         timings, {label: r["history"] for label, r in runs.items()}, usages,
-        main_model.prior.numpy(), ply_scene,
+        {label: m.params.prior.numpy() for label, m in models.items()}, ply_scene,
     )
     _log(f"done in {timings['total']:.0f} s; report: {path}")
     with open(path) as f:

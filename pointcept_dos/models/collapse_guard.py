@@ -24,10 +24,7 @@ import torch
 from ..core.segments import offset_to_bounds
 from ..core.validation import check_real
 
-# Demo (K = 256, D = 64, 300 steps; bench/README.md "Collapse"): healthy runs (tau_S / tau_T
-# >= 2.5) stay at entropy <= 0.89 while their spread is >= 0.65, and at spread >= 0.57 while
-# their entropy is <= 0.79; the method's tau_T 0.04 -> 0.07 with tau_S 0.1 crosses both within
-# ~30 steps on its way to 0.96 and 0.40 (effective prototypes 19 -> 3).
+# chosen between the healthy and the collapsing runs of the demo: bench/README.md, "Collapse"
 ENTROPY_THRESHOLD = 0.92
 SPREAD_THRESHOLD = 0.55
 # the student / teacher temperature ratio from which the demo does not collapse
@@ -74,7 +71,7 @@ def remedy(student_temp, teacher_temp):
     return (
         f"lower the teacher temperature so that student_temp / teacher_temp >= "
         f"{SAFE_TEMP_RATIO} (now {student_temp:g} / {teacher_temp:g} = "
-        f"{student_temp / teacher_temp:.2f}), e.g. model.teacher_temp_base="
+        f"{student_temp / teacher_temp:.2f}), e.g. model.teacher_temp="
         f"{student_temp / SAFE_TEMP_RATIO:g}, or enable model.collapse_guard=dict()"
     )
 

@@ -13,9 +13,9 @@ the student. Per batch of scenes, each with two global views (Pointcept's MultiV
    (cross-view term). Zipf-Sinkhorn turns the matched teacher scores into target softmaps,
    and the loss is the softmap KL, per view, weighted `same_view_weight` / `cross_view_weight`.
 
-Hyper-parameters follow the schedules of the method: tau_T warms up linearly, the EMA momentum
-follows a cosine to 1, alpha is constant unless a hook overrides it. They are functions of the
-global step, set by `set_step`, so a resumed run continues where it stopped.
+The values that change per step (tau_T, the EMA momentum, alpha) live in `self.params`
+(`step_params.StepParams`), set once per step by the trainer through `step_sequence`; a forward
+pass reads them and leaves what it measured in `self.last_record` for the `monitor`.
 
 Degenerate batches never stop a run: a (term, view) pair with too few matched points (views of
 a few points, crops that do not overlap, a tiny match_radius) contributes nothing, is counted in
@@ -25,7 +25,7 @@ and a warning. Everything else wrong with a batch (NaN, grid_size, offsets) is a
 names the batch key (`batch_checks`).
 """
 
-import math
+import inspect
 import warnings
 
 import torch
@@ -38,26 +38,20 @@ from ..core.masking import patch_visibility
 from ..core.neighbours import knn
 from ..core.prototype_head import PrototypeHead
 from ..core.prototype_usage import prototype_counts
-from ..core.schedules import cosine_schedule, warmup_schedule
 from ..core.segments import offset_to_batch, offset_to_bounds
 from ..core.validation import check_choice, check_positive_int, check_real
 from ..core.voxel_grid import grid_coord
-from ..core.zipf_prior import zipf_prior
 from .batch_checks import VIEW_KEYS, check_views
-from .collapse_guard import CollapseGuard, softmap_entropy, teacher_spread
+from .collapse_guard import softmap_entropy, teacher_spread
 from .loss_points import loss_points
 from .mask_token import MaskToken
+from .monitor import StepRecord
 from .objectives import MIN_POINTS, OBJECTIVE_FUNCTIONS, OBJECTIVES
+from .step_params import RENAMED_KEYS, StepParams, refuse_unknown_keys
 
-__all__ = ["DOSv1m1", "VIEW_KEYS"]
+__all__ = ["DOSv1m1", "VIEW_KEYS", "resolved_config", "upgrade_model_config"]
 
 STUDENT_INPUTS = ("drop", "mask_token")
-TERMS = ("same_view", "cross_view")
-# running sums behind take_monitor(), in this order (float64 buffer, not in checkpoints)
-MONITOR_FIELDS = (
-    "steps", "entropy_sum", "entropy_steps", "spread_sum", "spread_steps", "empty_terms",
-    "terms", "empty_steps",
-)
 
 
 class DOSv1m1(nn.Module):
@@ -71,13 +65,14 @@ class DOSv1m1(nn.Module):
         head_hidden_channels, head_embed_channels, num_prototypes: the prototype head (K=1024).
         teacher_custom: backbone config overrides for the teacher (e.g. drop_path=0).
         mask_size: patch side in metres (0.4 indoor, 1.0 outdoor); mask_ratio in [0, 1).
-        zipf_alpha: Zipf exponent of the prototype prior (1.3; 0 is uniform Sinkhorn). The
-            paper's third ablation: alpha 1.3 against 0.
+        zipf_alpha: Zipf exponent of the prototype prior (1.3; 0 is uniform Sinkhorn), a
+            number or dict(start, end, warmup_ratio). The paper's third ablation: 1.3 against 0.
         sinkhorn_iters, sinkhorn_scope: Zipf-Sinkhorn rounds and balance scope
             ("batch": the whole distributed batch, "scene": each view on its own).
-        teacher_temp_start, teacher_temp_base, teacher_temp_warmup_ratio: tau_T schedule.
+        teacher_temp: tau_T, dict(start, end, warmup_ratio) (linear warm-up over that share of
+            the run, then end) or a number (constant).
         student_temp: tau_S. Keep tau_S / tau_T >= 2.5 (see `collapse_guard`).
-        momentum_base, momentum_final: EMA momentum cosine schedule.
+        momentum: EMA momentum, dict(start, end) (cosine over the run) or a number.
         same_view_weight, cross_view_weight: weights of the two terms (1/2 each).
         match_radius: metres; student points farther than this from any teacher point of the
             matched view carry no loss (0.32 = 4 loss-resolution voxels, as Sonata).
@@ -104,12 +99,12 @@ class DOSv1m1(nn.Module):
         a Pointcept batch with global_coord / global_origin_coord [N, 3] metres, global_feat
         [N, C_in], global_offset [2 x scenes] (two views per scene) and grid_size (metres).
         -> dict of scalar tensors: `loss` and `<term>_loss` (nats, in the graph), and, detached:
-        `target_entropy` and `teacher_spread`, the collapse signals of `collapse_guard` (entropy /
-        log N of the target softmaps, -> 1 in a collapse; std of the teacher's cosines over a
-        view's points in units of 1/sqrt(head_embed_channels), -> 0 in a collapse), carried over
-        from the last step that measured them when a step has no view to measure;
-        `empty_terms` (number of (term, view) pairs without enough matched points) and
-        `empty_step` (1 when every one was empty: the loss is then 0).
+        `empty_terms` (number of (term, view) pairs without enough matched points),
+        `empty_step` (1 when every one was empty: the loss is then 0) and, when some view
+        measured them, the collapse signals `target_entropy` (entropy / log N of the target
+        softmaps, -> 1 in a collapse) and `teacher_spread` (std of the teacher's cosines over a
+        view's points in units of 1/sqrt(head_embed_channels), -> 0 in a collapse). The same
+        and the teacher's prototype usage are left in `last_record` (`monitor.StepRecord`).
     """
 
     def __init__(
@@ -125,12 +120,9 @@ class DOSv1m1(nn.Module):
         zipf_alpha=1.3,
         sinkhorn_iters=3,
         sinkhorn_scope="batch",
-        teacher_temp_start=0.04,
-        teacher_temp_base=0.07,
-        teacher_temp_warmup_ratio=0.05,
+        teacher_temp=dict(start=0.04, end=0.07, warmup_ratio=0.05),  # never mutated
         student_temp=0.1,
-        momentum_base=0.994,
-        momentum_final=1.0,
+        momentum=dict(start=0.994, end=1.0),  # never mutated
         same_view_weight=0.5,
         cross_view_weight=0.5,
         match_radius=0.32,
@@ -140,26 +132,18 @@ class DOSv1m1(nn.Module):
         student_input="drop",
         objective="softmap",
         collapse_guard=None,
+        **unknown,
     ):
         super().__init__()
+        refuse_unknown_keys(unknown)
         check_positive_int("num_prototypes", num_prototypes)
         check_real("mask_size", mask_size, low=0.0, low_open=True)
         check_real("mask_ratio", mask_ratio, low=0.0, high=1.0, high_open=True)
-        check_real("zipf_alpha", zipf_alpha, low=0.0)
         check_positive_int("sinkhorn_iters", sinkhorn_iters)
         check_choice("sinkhorn_scope", sinkhorn_scope, {"batch", "scene"})
         check_choice("student_input", student_input, set(STUDENT_INPUTS))
         check_choice("objective", objective, set(OBJECTIVES))
-        for name, value in dict(
-            teacher_temp_start=teacher_temp_start,
-            teacher_temp_base=teacher_temp_base,
-            student_temp=student_temp,
-            match_radius=match_radius,
-        ).items():
-            check_real(name, value, low=0.0, low_open=True)
-        check_real("teacher_temp_warmup_ratio", teacher_temp_warmup_ratio, low=0.0, high=1.0)
-        check_real("momentum_base", momentum_base, low=0.0, high=1.0)
-        check_real("momentum_final", momentum_final, low=0.0, high=1.0)
+        check_real("match_radius", match_radius, low=0.0, low_open=True)
         check_real("same_view_weight", same_view_weight, low=0.0)
         check_real("cross_view_weight", cross_view_weight, low=0.0)
         if same_view_weight + cross_view_weight <= 0:
@@ -174,24 +158,10 @@ class DOSv1m1(nn.Module):
         self.up_cast_level = up_cast_level
         check_positive_int("loss_pool_stride", loss_pool_stride)
         self.loss_pool_stride = loss_pool_stride
-        self.student_temp = student_temp
         self.student_input, self.objective = student_input, objective
-        self.guard = CollapseGuard.from_config(collapse_guard, student_temp)
-
-        # schedules as functions of (step, total_steps); a hook may replace any of them
-        self.schedules = dict(
-            teacher_temp=warmup_schedule(
-                teacher_temp_start, teacher_temp_base, teacher_temp_warmup_ratio
-            ),
-            momentum=cosine_schedule(momentum_base, momentum_final),
-            zipf_alpha=warmup_schedule(zipf_alpha, zipf_alpha, 0.0),
-        )
-        self.teacher_temp, self.momentum, self.zipf_alpha = (
-            teacher_temp_start, momentum_base, zipf_alpha,
-        )
-        self._prior_cache = (None, None)
-        # the last measured collapse signals, reported by steps that cannot measure them
-        self._signals = dict(target_entropy=0.0, teacher_spread=0.0)
+        self.params = StepParams(num_prototypes, student_temp, teacher_temp, momentum,
+                                 zipf_alpha, collapse_guard)
+        self.last_record = None  # what the last forward measured (`monitor.StepRecord`)
 
         head = dict(
             in_channels=head_in_channels,
@@ -221,87 +191,33 @@ class DOSv1m1(nn.Module):
 
         self.mask_generator = torch.Generator()
         self.mask_generator.manual_seed(torch.initial_seed() if mask_seed is None else mask_seed)
-        # teacher's hard prototype counts and the monitor's sums since the last read; not saved
-        self.register_buffer("usage_counts", torch.zeros(num_prototypes), persistent=False)
-        self.register_buffer(
-            "monitor_sums", torch.zeros(len(MONITOR_FIELDS), dtype=torch.float64),
-            persistent=False,
-        )
 
     # ----- checkpoint state beyond parameters ------------------------------------------
     def get_extra_state(self):
         """The masking generator's state (and the collapse guard's temperature cap) travel in
         `state_dict()` (key `_extra_state`), so a resumed run continues the mask sequence
         instead of replaying the masks of step 0."""
-        state = dict(mask_generator=self.mask_generator.get_state())
-        if self.guard is not None:
-            state["collapse_guard"] = self.guard.state_dict()
-        return state
+        return dict(mask_generator=self.mask_generator.get_state(), **self.params.state_dict())
 
     def set_extra_state(self, state):
-        if not isinstance(state, dict) or "mask_generator" not in state:
+        if not isinstance(state, dict) or not torch.is_tensor(state.get("mask_generator")):
             raise ValueError(
                 f"DOS-v1m1 extra state must be dict(mask_generator=ByteTensor), got {state!r:.80}"
             )
-        self.mask_generator.set_state(state["mask_generator"])
-        if self.guard is not None and "collapse_guard" in state:
-            self.guard.load_state_dict(state["collapse_guard"])
-
-    # ----- schedules -------------------------------------------------------------------
-    def set_step(self, step, total_steps):
-        """Evaluate every schedule at global `step` of `total_steps`."""
-        self.teacher_temp = float(self.schedules["teacher_temp"](step, total_steps))
-        if self.guard is not None:
-            self.teacher_temp = self.guard.apply(self.teacher_temp)
-        self.momentum = float(self.schedules["momentum"](step, total_steps))
-        self.zipf_alpha = float(self.schedules["zipf_alpha"](step, total_steps))
-
-    @property
-    def prior(self):
-        """[K] Zipf prior at the current alpha (cached while alpha is unchanged)."""
-        alpha, prior = self._prior_cache
-        if alpha != self.zipf_alpha:
-            prior = zipf_prior(self.num_prototypes, self.zipf_alpha)
-            self._prior_cache = (self.zipf_alpha, prior)
-        return prior
+        # a loader may have mapped every tensor to the GPU (Pointcept's CheckpointLoader does);
+        # a generator takes its state as a CPU ByteTensor only
+        self.mask_generator.set_state(state["mask_generator"].to("cpu", torch.uint8))
+        self.params.load_state_dict(state)
 
     @torch.no_grad()
     def update_teacher(self):
-        """EMA step of the teacher towards the student at the current momentum."""
+        """EMA step of the teacher towards the student at the momentum in force."""
         for name in self.teacher:
-            ema_update_(self.teacher[name], self.student[name], self.momentum)
+            ema_update_(self.teacher[name], self.student[name], self.params.momentum)
 
     @staticmethod
     def _distributed():
         return dist.is_initialized() and dist.get_world_size() > 1
-
-    def take_usage(self, group=None):
-        """[K] teacher prototype usage since the last call (sums to 1), then resets it.
-        With a process group, the counts of all processes are summed first."""
-        counts = self.usage_counts.double()
-        self.usage_counts.zero_()
-        if group is not None:
-            dist.all_reduce(counts, group=group)
-        return counts / counts.sum().clamp_min(1.0)
-
-    def take_monitor(self, group=None):
-        """Collapse signals and empty terms since the last call (summed over the processes of
-        `group` first), then resets them -> dict of floats: steps, target_entropy and
-        teacher_spread (means over the steps that measured them; nan if none did),
-        empty_terms and terms (counts of (term, view) pairs), empty_steps."""
-        sums = self.monitor_sums.clone()
-        self.monitor_sums.zero_()
-        if group is not None:
-            dist.all_reduce(sums, group=group)
-        s = dict(zip(MONITOR_FIELDS, sums.tolist()))
-        return dict(
-            steps=s["steps"],
-            target_entropy=s["entropy_sum"] / s["entropy_steps"] if s["entropy_steps"] else math.nan,
-            teacher_spread=s["spread_sum"] / s["spread_steps"] if s["spread_steps"] else math.nan,
-            empty_terms=s["empty_terms"],
-            terms=s["terms"],
-            empty_steps=s["empty_steps"],
-        )
 
     # ----- forward ---------------------------------------------------------------------
     @staticmethod
@@ -366,42 +282,15 @@ class DOSv1m1(nn.Module):
         offset = self._kept_offset(keep, student["offset"])
         # called on every process even without rows: the batch-scope Sinkhorn communicates
         loss, target = OBJECTIVE_FUNCTIONS[self.objective](
-            student["cos"][keep].float() / self.student_temp,
-            teacher["cos"][index[keep, 0]].float() / self.teacher_temp,
+            student["cos"][keep].float() / self.params.student_temp,
+            teacher["cos"][index[keep, 0]].float() / self.params.teacher_temp,
             offset,
-            self.prior,
+            self.params.prior,
             self.sinkhorn_iters,
             self.sinkhorn_scope,
             self._sinkhorn_group(),
         )
         return loss, softmap_entropy(target, offset), int((~enough).sum())
-
-    def _update_monitor(self, entropy, spread, empty_terms, terms):
-        """Accumulate this step's signals for take_monitor(); feed the collapse guard; return
-        the step's (target_entropy, teacher_spread), carried over where not measured."""
-        if self.guard is not None and self._distributed():
-            # one decision on every process: the signals of the whole batch
-            both = torch.tensor(
-                [*entropy, *spread], dtype=torch.float64, device=self.monitor_sums.device
-            )
-            dist.all_reduce(both)
-            entropy, spread = (float(both[0]), float(both[1])), (float(both[2]), float(both[3]))
-        if entropy[1]:
-            self._signals["target_entropy"] = entropy[0] / entropy[1]
-        if spread[1]:
-            self._signals["teacher_spread"] = spread[0] / spread[1]
-        self.monitor_sums += torch.tensor(
-            [1.0, self._signals["target_entropy"] if entropy[1] else 0.0, bool(entropy[1]),
-             self._signals["teacher_spread"] if spread[1] else 0.0, bool(spread[1]),
-             empty_terms, terms, empty_terms == terms],
-            dtype=torch.float64,
-        ).to(self.monitor_sums.device)
-        if self.guard is not None and entropy[1] and spread[1]:
-            self.guard.update(
-                self._signals["target_entropy"], self._signals["teacher_spread"], self.teacher_temp
-            )
-            self.teacher_temp = self.guard.apply(self.teacher_temp)
-        return self._signals["target_entropy"], self._signals["teacher_spread"]
 
     def forward(self, data_dict):
         view = check_views(data_dict)
@@ -414,7 +303,7 @@ class DOSv1m1(nn.Module):
         ])
         with torch.no_grad():
             teacher = self._encode(self.teacher, view)
-            self.usage_counts += prototype_counts(teacher["cos"]).to(self.usage_counts)
+            usage = prototype_counts(teacher["cos"])
             spread = teacher_spread(teacher["cos"], teacher["offset"], self.embed_channels)
         visible = patch_visibility(
             view["coord"].float(), view["offset"], self.mask_size, self.mask_ratio,
@@ -449,12 +338,32 @@ class DOSv1m1(nn.Module):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        target_entropy, spread_value = self._update_monitor(entropy, spread, empty_terms, terms)
+        self.last_record = StepRecord(usage, entropy, spread, empty_terms, terms)
         result["loss"] = loss
-        signals = dict(
-            target_entropy=target_entropy, teacher_spread=spread_value,
-            empty_terms=float(empty_terms), empty_step=float(empty_terms == terms),
-        )
-        for key, value in signals.items():
-            result[key] = torch.tensor(value, dtype=torch.float32, device=loss.device)
+        logged = dict(empty_terms=empty_terms, empty_step=empty_terms == terms)
+        logged.update({k: v for k, v in self.last_record.signals().items() if v is not None})
+        for key, value in logged.items():
+            result[key] = torch.tensor(float(value), dtype=torch.float32, device=loss.device)
         return result
+
+
+def resolved_config(cfg):
+    """A DOS-v1m1 config with every argument it leaves out at DOSv1m1's default."""
+    defaults = {name: p.default for name, p in inspect.signature(DOSv1m1).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return dict(defaults, **cfg)
+
+
+def upgrade_model_config(cfg):
+    """A stored model config (a checkpoint's `cfg["model"]`) written before the step-parameter
+    keys were renamed (`step_params.RENAMED_KEYS`) -> the same config under the new keys, the
+    fields it did not set taken from DOSv1m1's defaults; other configs are returned as they are."""
+    old = {k: cfg[k] for k in RENAMED_KEYS if k in cfg}
+    if not old:
+        return cfg
+    defaults = inspect.signature(DOSv1m1).parameters
+    cfg = {k: v for k, v in cfg.items() if k not in old}
+    for key, value in old.items():
+        new, field = RENAMED_KEYS[key]
+        cfg.setdefault(new, dict(defaults[new].default))[field] = value
+    return cfg

@@ -40,15 +40,13 @@ model = dict(
     num_prototypes=1024,
     mask_size=None,  # metres, set by the dataset config: 0.4 indoor, 1.0 outdoor
     mask_ratio=0.7,  # segmentation setting (detection: 0.6)
+    # per-step values: a number (constant) or a schedule over the run (models/step_params.py)
     zipf_alpha=1.3,
     sinkhorn_iters=3,
     sinkhorn_scope="batch",
-    teacher_temp_start=0.04,
-    teacher_temp_base=0.07,
-    teacher_temp_warmup_ratio=0.05,
+    teacher_temp=dict(start=0.04, end=0.07, warmup_ratio=0.05),  # linear warm-up, then end
     student_temp=0.1,
-    momentum_base=0.994,
-    momentum_final=1.0,
+    momentum=dict(start=0.994, end=1.0),  # EMA momentum, cosine over the run
     same_view_weight=0.5,
     cross_view_weight=0.5,
     match_radius=None,  # metres, set by the dataset config: 4 loss-resolution voxels

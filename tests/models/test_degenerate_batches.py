@@ -12,12 +12,14 @@
    mask_ratio, not a silent loss of 0.
 """
 
+import math
 import warnings
 
 import pytest
 import torch
 
 from dos_batches import tiny_model, two_view_batch
+from pointcept_dos.models.monitor import TrainingMonitor
 
 LN_BACKBONE = dict(type="DOS-SpUNet-lite", in_channels=6, channels=(8, 16), enc_depths=(1, 1), dec_depths=(1,),
                    norm="ln")
@@ -44,7 +46,7 @@ def test_term_without_matched_points_is_zero_in_the_graph_and_counted():
     # each scene's two crops lie 3 m apart: the cross-view term has nothing to match
     batch = batch_of([cube(300, [0, 0, 0], 0), cube(300, [3, 0, 0], 1), cube(300, [0, 0, 0], 2), cube(300, [3, 0, 0], 3)])
     model = tiny_model()
-    model.set_step(0, 10)
+    model.params.set_step(0, 10)
     out = model(batch)
     assert float(out["cross_view_loss"].detach()) == 0.0 and out["cross_view_loss"].requires_grad
     assert float(out["same_view_loss"].detach()) > 0 and float(out["empty_terms"]) == 4 and float(out["empty_step"]) == 0
@@ -56,7 +58,7 @@ def test_term_without_matched_points_is_zero_in_the_graph_and_counted():
 def test_step_with_every_term_empty_is_zero_marked_and_warned():
     batch = batch_of([cube(1, [0, 0, 0], s) for s in range(4)])  # views of one point
     model = tiny_model()
-    model.set_step(0, 10)
+    model.params.set_step(0, 10)
     with pytest.warns(RuntimeWarning, match="the step's loss is 0"):
         out = model(batch)
     assert float(out["loss"].detach()) == 0.0 and float(out["empty_step"]) == 1 and float(out["empty_terms"]) == 8
@@ -64,8 +66,12 @@ def test_step_with_every_term_empty_is_zero_marked_and_warned():
     # DDP needs every parameter to take part: zero gradients, not missing ones
     grads = [p.grad for p in model.student.parameters()]
     assert all(g is not None and (g == 0).all() for g in grads)
-    monitor = model.take_monitor()
-    assert monitor["empty_steps"] == 1 and monitor["empty_terms"] == monitor["terms"] == 8
+    monitor = TrainingMonitor(model.params)
+    monitor.observe(model.last_record)
+    report = monitor.report()
+    assert report["empty_steps"] == 1 and report["empty_terms"] == report["terms"] == 8
+    # no view measured the collapse signals: none are returned, and the report says NaN
+    assert "target_entropy" not in out and math.isnan(report["target_entropy"])
 
 
 @pytest.mark.parametrize("points", [1, 2, 3])
@@ -73,7 +79,7 @@ def test_tiny_views_train_without_error(points):
     # 1-3 points per view, within one loss voxel or spread over several
     views = [cube(points, [0, 0, 0], s, size=0.5) for s in range(4)]
     model = tiny_model(loss_pool_stride=1)
-    model.set_step(0, 10)
+    model.params.set_step(0, 10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         out = model(batch_of(views))
@@ -98,7 +104,7 @@ def test_degenerate_scene_does_not_change_the_others_loss(scope):
     for b in (batch, joined):
         torch.manual_seed(0)
         model = tiny_model(backbone=LN_BACKBONE, sinkhorn_scope=scope)
-        model.set_step(0, 10)
+        model.params.set_step(0, 10)
         out = model(b)
         losses.append({k: float(v.detach()) for k, v in out.items()})
     assert losses[1]["empty_terms"] == 4 and losses[0]["empty_terms"] == 0
@@ -136,7 +142,7 @@ def test_bad_batches_are_errors_that_name_the_key(change, words):
 
 def test_a_mask_that_starves_the_student_names_mask_ratio():
     model = tiny_model(mask_ratio=0.999, mask_size=0.01)
-    model.set_step(0, 10)
+    model.params.set_step(0, 10)
     with pytest.raises(ValueError, match=r"mask_ratio=0.999 with mask_size=0.01 m leaves the student"):
         model(two_view_batch())
 
@@ -158,7 +164,7 @@ def test_small_scene_under_scene_scope_joins_the_mean_and_under_batch_scope_the_
         for b in (big, small, joined):
             torch.manual_seed(0)
             model = tiny_model(backbone=LN_BACKBONE, sinkhorn_scope=scope, mask_ratio=0.0, loss_pool_stride=1)
-            model.set_step(0, 10)
+            model.params.set_step(0, 10)
             losses.append(float(model(b)["same_view_loss"].detach()))
         weighted = (4 * losses[0] + 2 * losses[1]) / 6
         gaps[scope] = abs(losses[2] - weighted) / weighted

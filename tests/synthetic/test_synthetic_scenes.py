@@ -1,12 +1,12 @@
-"""Tests of the synthetic ScanNet-like scenes (pointcept_dos.data.synthetic_scenes)."""
+"""Tests of the synthetic ScanNet-like scenes (pointcept_dos.synthetic)."""
 
 import os
 
 import numpy as np
 import pytest
 
-from pointcept_dos.data import CATEGORIES, CLASS_NAMES, ROOM_TYPES, class_histogram, \
-    generate_scene, write_scannet_layout
+from pointcept_dos.data import CATEGORIES, CLASS_NAMES, class_histogram
+from pointcept_dos.synthetic import ROOM_TYPES, generate_scene, write_scannet_layout
 
 ASSETS = ("coord", "color", "normal", "segment20", "segment200", "instance")
 DTYPES = dict(coord=np.float32, color=np.uint8, normal=np.float32, segment20=np.int32,

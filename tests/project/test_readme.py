@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-CI = Path(__file__).resolve().parents[1] / ".ci" / "run"
+README = Path(__file__).resolve().parents[2] / "README.md"
+CI = Path(__file__).resolve().parents[2] / ".ci" / "run"
 
 
 def test_core_example_runs():

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from pointcept_dos.data import IN_CHANNELS, generate_scene, grid_sample
-from pointcept_dos.demo.run import RUNS
+from pointcept_dos.data import IN_CHANNELS, grid_sample
+from pointcept_dos.synthetic import generate_scene
+from pointcept_dos.demo.pretrain import model_config
+from pointcept_dos.demo.run import RUNS, run_label
 from pointcept_dos.demo.probe import confusion_matrix, frequency_groups, group_iou, iou_from_confusion
 from pointcept_dos.demo.views import collate_views, make_views, pretrain_batch
 
@@ -154,6 +156,7 @@ def _read_ply(path):
     return count, body[:, :3], body[:, 3:].astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_demo_quick_end_to_end(quick_demo):
     """The report of `pointcept-dos demo --quick --steps 6` says what the run did (the run was
     killed once mid-pretraining and rerun: test_reliability checks that changes nothing)."""
@@ -163,7 +166,9 @@ def test_demo_quick_end_to_end(quick_demo):
     out = quick_demo["out"]
     report = out / "report"
     metrics = json.loads((report / "metrics.json").read_text())
-    methods = ("raw input (9 channels)", "random init", *RUNS)
+    labels = [run_label(model_config(**overrides)) for overrides in RUNS.values()]
+    assert labels[:2] == ["DOS alpha=1.3", "DOS alpha=0"]  # named by what ran
+    methods = ("raw input (9 channels)", "random init", *labels)
     assert list(metrics["results"]) == list(methods)  # baselines first, then DOS and its ablations
     text = (report / "report.md").read_text()
     for method in methods:  # one table row per method, with the numbers of metrics.json
@@ -184,9 +189,10 @@ def test_demo_quick_end_to_end(quick_demo):
     evaluated = {c for c, v in metrics["results"]["DOS alpha=1.3"]["iou"].items() if v is not None}
     assert evaluated and set(rows) == evaluated and set(rows) <= set(CLASS_NAMES)
     assert "| steps | 6 |" in text
-    # the two schedules the demo sets for short runs, as they ran (first -> last step)
-    assert "| teacher_temp | 0.02 -> 0.02 (student 0.1) |" in text
-    momentum = re.search(r"\| ema_momentum \| 0\.95 -> (0\.9\d+) \|", text)
+    # the values in force as they ran (first -> last step), under their config names
+    assert "| teacher_temp | 0.02 -> 0.02 |" in text and "| student_temp | 0.1 |" in text
+    assert "| zipf_alpha | 1.3 -> 1.3 |" in text
+    momentum = re.search(r"\| momentum \| 0\.95 -> (0\.9\d+) \|", text)
     assert momentum and 0.95 < float(momentum.group(1)) < 1.0, momentum
     # images: real PNGs of a plausible size
     for name in ("prototype_usage.png", "training_curves.png"):
@@ -203,10 +209,10 @@ def test_demo_quick_end_to_end(quick_demo):
     palette_rows = {tuple(c) for c in palette.tolist()}
     assert {tuple(c) for c in ply_color.tolist()} <= palette_rows
     # the runs and the data are where the README says, and nothing else was written next to them
-    assert os.path.isfile(out / "dos_alpha1.3" / "model_last.pth")
-    assert not os.path.exists(out / "dos_alpha1.3" / "resume.pth")  # removed once finished
+    assert os.path.isfile(out / "dos" / "model_last.pth")
+    assert not os.path.exists(out / "dos" / "resume.pth")  # removed once finished
     assert sorted(os.listdir(out)) == sorted(["data", "demo_manifest.json", "report",
-                                              *(folder for folder, _ in RUNS.values())])
+                                              *RUNS])
     # the comparisons DOS exists for, one line each, from this run's numbers
     main = metrics["results"]["DOS alpha=1.3"]["miou"]
     for method in methods[:2] + methods[3:]:

@@ -23,7 +23,7 @@ from pointcept_env import (
 pytestmark = requires_pointcept
 
 TRAIN_SH = str(REPO_ROOT / "tools" / "train.sh")
-TESTS_DIR = str(REPO_ROOT / "tests")
+TESTS_DIR = str(REPO_ROOT / "tests" / "helpers")
 SPUNET_PRETRAIN = str(REPO_ROOT / "configs" / "dos" / "scannet-pretrain-spunet.py")
 
 SMALL_PTV3 = dict(
@@ -112,7 +112,7 @@ def test_forward_backward_on_pointcept_pipeline(config, small, ablation, scannet
         cfg.data.train.data_root = {str(scannet_root)!r}
         torch.manual_seed(0)
         model = build_model(cfg.model)
-        model.set_step(0, 10)
+        model.steps.begin(0, 10)
         dataset = build_dataset(cfg.data.train)
         batch = point_collate_fn([dataset[0], dataset[1]])
         out = model(batch)
@@ -177,6 +177,7 @@ def test_hook_logs_collapse_signals_and_empty_steps():
             model.before_step()
             with torch.no_grad():
                 model(batch)
+            model.after_step()  # ModelHook's, before the hook's: the step's record to the monitor
             hook.after_step()
         print(json.dumps(dict(records=records, scalars=sorted(scalars))))
     """)
@@ -249,7 +250,7 @@ def resume_options(root):
     return [
         f"data.train.data_root={root}", "epoch=16", "eval_epoch=4", "batch_size=2", "num_worker=1", "seed=0",
         "enable_amp=False", f"model.head_in_channels={SMALL_SPUNET['channels'][-1]}",
-        "model.teacher_temp_warmup_ratio=1.0",  # tau_T changes at every step of the run
+        "model.teacher_temp.warmup_ratio=1.0",  # tau_T changes at every step of the run
         "hooks.2.log_interval=1", "hooks.6.save_freq=1",
         *SMALL_HEAD, *backbone_options("model.backbone", SMALL_SPUNET),
     ]

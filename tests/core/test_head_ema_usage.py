@@ -4,9 +4,7 @@ import torch.nn as nn
 
 from pointcept_dos.core import (
     prototype_counts,
-    CosineSchedule,
     PrototypeHead,
-    WarmupConstantSchedule,
     ema_update_,
     usage_statistics,
     zipf_prior,
@@ -76,31 +74,6 @@ def test_ema_rejects_structure_mismatch_and_bad_momentum():
         ema_update_(nn.Linear(3, 4), nn.Linear(3, 4, bias=False), 0.9)
     with pytest.raises(ValueError, match="momentum"):
         ema_update_(nn.Linear(3, 4), nn.Linear(3, 4), 1.5)
-
-
-def test_cosine_schedule():
-    s = CosineSchedule(0.994, 1.0, 100)
-    assert s(0) == pytest.approx(0.994)
-    assert s(50) == pytest.approx(0.997)
-    assert s(100) == 1.0 and s(1000) == 1.0
-    assert all(s(i) <= s(i + 1) for i in range(100))
-
-
-def test_warmup_constant_schedule():
-    s = WarmupConstantSchedule(0.04, 0.07, 10)
-    assert s(0) == pytest.approx(0.04)
-    assert s(5) == pytest.approx(0.055)
-    assert s(10) == s(500) == 0.07
-    assert WarmupConstantSchedule(0.04, 0.07, 0)(0) == 0.07
-
-
-def test_schedules_reject_bad_arguments():
-    with pytest.raises(ValueError, match="total_steps"):
-        CosineSchedule(0.9, 1.0, -1)
-    with pytest.raises(ValueError, match="warmup_steps"):
-        WarmupConstantSchedule(0.04, 0.07, 2.5)
-    with pytest.raises(ValueError, match="start"):
-        CosineSchedule(float("inf"), 1.0, 10)
 
 
 def test_usage_statistics():

@@ -10,7 +10,7 @@ dropout blobs, Gaussian position noise, shading and colour noise.
 
 import numpy as np
 
-from .scannet_taxonomy import CATEGORIES, STUFF
+from ..data.scannet_taxonomy import CATEGORIES, STUFF
 
 # material -> (modes [(weight, (r, g, b))], per-instance std, per-point std); RGB 0-255
 MATERIALS = {

@@ -19,11 +19,12 @@ ALLOWED = {
     "core": set(),
     "data": set(),
     "io": set(),
+    "synthetic": {"data"},
     "backbones": {"core"},
     "models": {"core", "backbones"},
     "inference": {"core", "backbones", "data", "io"},
     "integration": {"core", "backbones", "models", "io", "data"},
-    "demo": {"core", "backbones", "models", "data", "io", "inference"},
+    "demo": {"core", "backbones", "models", "data", "io", "inference", "synthetic"},
     "cli": {"__init__", "demo"},
     "__init__": {"core"},
 }
@@ -119,6 +120,18 @@ def test_importing_the_package_has_no_side_effects(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"clean {len(POINTCEPT_FREE_MODULES)}" in out.stdout
     assert "pointcept_dos.integration.cpu_mode" in POINTCEPT_FREE_MODULES
+
+
+def test_the_feature_api_and_the_pointcept_layer_never_load_the_room_generator():
+    """The synthetic scenes are the demo's and the tests': `inference` and the Pointcept-free
+    modules of `integration` import without them."""
+    code = ("import sys, pointcept_dos.inference, pointcept_dos.integration.cpu_mode, "
+            "pointcept_dos.integration.config_presets, pointcept_dos.models; "
+            "print(sorted(m for m in sys.modules if m.startswith('pointcept_dos.synthetic')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "[]"
 
 
 @requires_pointcept

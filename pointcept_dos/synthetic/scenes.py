@@ -14,13 +14,12 @@ import os
 
 import numpy as np
 
+from ..data.scannet_taxonomy import CLASS_NAMES, IGNORE_INDEX, class_histogram
+from .primitives import SceneBuilder, inside_solids, shade_colors, visible_from
 from .room_layout import ROOM_TYPE_WEIGHTS, ROOM_TYPES, Layout, Room, add_openings, \
     add_structure, furnish
-from .scannet_taxonomy import CLASS_NAMES, IGNORE_INDEX
-from .scene_primitives import SceneBuilder, inside_solids, shade_colors, visible_from
 
-__all__ = ["CLASS_NAMES", "ROOM_TYPES", "generate_scene", "write_scannet_layout",
-           "class_histogram", "format_class_table"]
+__all__ = ["ROOM_TYPES", "generate_scene", "write_scannet_layout"]
 
 ASSETS = ("coord", "color", "normal", "segment20", "segment200", "instance")
 
@@ -129,22 +128,6 @@ def generate_scene(seed, return_meta=False, **options):
         out["meta"] = dict(room_type=room_type, size=(room.W, room.L, room.H), notch=room.notch,
                            solids=solids, views=views, instance_names=list(sb.instance_names))
     return out
-
-
-def class_histogram(segment20, num_classes=len(CLASS_NAMES)):
-    """Point count per ScanNet20 class [num_classes] int64; -1 (ignored) is not counted."""
-    s = np.asarray(segment20).reshape(-1)
-    return np.bincount(s[s != IGNORE_INDEX], minlength=num_classes).astype(np.int64)
-
-
-def format_class_table(counts):
-    """Markdown table (class, points, percent) sorted by count, from a [20] count array."""
-    counts = np.asarray(counts)
-    total = max(int(counts.sum()), 1)
-    lines = ["| id | class | points | % |", "|---|---|---|---|"]
-    for i in np.argsort(-counts, kind="stable"):
-        lines.append(f"| {i} | {CLASS_NAMES[i]} | {int(counts[i])} | {100 * counts[i] / total:.2f} |")
-    return "\n".join(lines)
 
 
 def write_scannet_layout(root, num_scenes=None, seed=0, **options):

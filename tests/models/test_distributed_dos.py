@@ -17,6 +17,8 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from dos_batches import tiny_model, two_view_batch
+from pointcept_dos.models.monitor import scalars
+from pointcept_dos.models.step_sequence import StepSequence
 
 # LayerNorm: no batch statistics coupling the scenes; no masking: each process would draw its
 # own masks, the single process one set for both scenes
@@ -48,14 +50,18 @@ def one_point_scene():
 
 
 def step(model, batch):
-    """Forward and backward; -> (loss, {name: grad}, usage, monitor) with the all-reduces."""
+    """Forward and backward in the trainers' step order; -> (loss, {name: grad}, usage,
+    monitor report) with the report's all-reduces."""
     group = dist.group.WORLD if dist.is_initialized() else None
     inner = getattr(model, "module", model)
-    inner.set_step(0, 10)
+    steps = StepSequence(inner)
+    steps.begin(0, 10)
     out = model(batch)
     out["loss"].backward()
     grads = {n: p.grad.clone() for n, p in inner.student.named_parameters()}
-    return float(out["loss"].detach()), grads, inner.take_usage(group), inner.take_monitor(group)
+    steps.end(update_teacher=False)
+    report = steps.monitor.report(group)
+    return float(out["loss"].detach()), grads, report["usage"], scalars(report)
 
 
 def _worker(rank, port, out_dir):
@@ -111,6 +117,7 @@ def test_two_processes_equal_one_process_on_the_global_batch(ranks):
         assert torch.allclose(r["usage"], usage, atol=1e-12)  # the hook's all-reduced usage
         assert r["monitor"]["terms"] == monitor["terms"] == 8 and r["monitor"]["empty_terms"] == 0
         assert r["monitor"]["steps"] == 2  # summed over the two processes
+        assert r["monitor"]["target_entropy"] == pytest.approx(monitor["target_entropy"], rel=1e-6)
     assert all(torch.equal(ranks[0]["params"][n], ranks[1]["params"][n]) for n in ranks[0]["params"])
 
 

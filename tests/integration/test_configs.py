@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs" / "dos"
 ALL_CONFIGS = sorted(CONFIG_DIR.glob("*.py"))
 BASE_CONFIGS = sorted((CONFIG_DIR / "_base_").glob("*.py"))  # inherited, not run on their own
@@ -179,9 +179,10 @@ def test_pretrain_dos_settings_in_range(path):
     assert model["mask_size"] == (1.0 if outdoor else 0.4)
     assert 0.5 <= model["mask_ratio"] < 0.9
     assert model["mask_ratio"] == (0.6 if path.name.endswith("-det.py") else 0.7)
-    assert 0 < model["teacher_temp_start"] <= model["teacher_temp_base"] < model["student_temp"]
-    assert 0 <= model["teacher_temp_warmup_ratio"] <= 1
-    assert 0.9 <= model["momentum_base"] <= model["momentum_final"] <= 1
+    temp, momentum = model["teacher_temp"], model["momentum"]
+    assert 0 < temp["start"] <= temp["end"] < model["student_temp"]
+    assert 0 <= temp["warmup_ratio"] <= 1
+    assert 0.9 <= momentum["start"] <= momentum["end"] <= 1
     assert model["same_view_weight"] + model["cross_view_weight"] > 0
     assert model["sinkhorn_iters"] >= 1 and model["sinkhorn_scope"] in ("batch", "scene")
     # matches within 4 voxels of the loss resolution (the input grid pooled loss_pool_stride x)

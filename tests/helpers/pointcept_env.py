@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Modules that importing pointcept.engines / pointcept.datasets / pointcept.models imports at
 # module level (Pointcept v1.7.0), beyond torch and numpy: a partial environment skips with their
@@ -159,7 +159,7 @@ def run_cpu_mode_python(code, timeout=600):
     """Run `code` in a fresh interpreter as `-g 0` starts (CPU mode on, DOS registered, the
     tests folder importable); returns the JSON object the code prints last."""
     script = _CPU_MODE_PRELUDE.format(
-        tools=str(REPO_ROOT / "tools"), tests=str(REPO_ROOT / "tests")
+        tools=str(REPO_ROOT / "tools"), tests=str(REPO_ROOT / "tests" / "helpers")
     ) + textwrap.dedent(code)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=timeout, env=pointcept_env(), cwd=str(REPO_ROOT))

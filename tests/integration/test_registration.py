@@ -82,7 +82,7 @@ def test_model_and_hook_built_through_pointcept_registries():
         from pointcept.engines.hooks.builder import HOOKS
         from pointcept_dos.demo.pretrain import model_config
         from pointcept_dos.demo.views import pretrain_batch
-        from pointcept_dos.data import generate_scene
+        from pointcept_dos.synthetic import generate_scene
         torch.manual_seed(0)
         cfg = model_config(num_prototypes=16)
         lite = build_model(dict(cfg["backbone"]))
@@ -91,12 +91,22 @@ def test_model_and_hook_built_through_pointcept_registries():
         out = model(batch)
         out["loss"].backward()
         hook = HOOKS.build(dict(type="ZipfSinkhornHook", log_interval=5))
+        errors = []
+        for old in (dict(zipf_alpha=dict(start=0.5, end=1.3)), dict(teacher_temp=dict(start=0.04, end=0.07))):
+            try:
+                HOOKS.build(dict(type="ZipfSinkhornHook", **old))
+            except TypeError as err:
+                errors.append(str(err))
         print(json.dumps(dict(model=type(model).__name__, lite=type(lite).__name__,
                               loss=float(out["loss"]), hook=type(hook).__name__,
-                              scalars=all(v.dim() == 0 for v in out.values()))))
+                              scalars=all(v.dim() == 0 for v in out.values()), errors=errors)))
     """)
     assert result["model"] == "DOSPointModel" and result["lite"] == "SpUNetLite"
     assert result["hook"] == "ZipfSinkhornHook" and result["loss"] > 0 and result["scalars"]
+    # the hook schedules nothing: its old schedule arguments name the model key that took them
+    assert len(result["errors"]) == 2
+    assert "zipf_alpha: set model.zipf_alpha (a number or dict(" in result["errors"][0]
+    assert "teacher_temp: set model.teacher_temp (a number or dict(" in result["errors"][1]
 
 
 def test_config_registers_dos_in_parser_and_in_spawned_workers(tmp_path):

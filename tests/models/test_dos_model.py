@@ -1,13 +1,16 @@
+"""DOS-v1m1's forward: what it returns, what it trains, the EMA teacher, the loss points."""
+
 import pytest
 import torch
 
 from dos_batches import tiny_model, two_view_batch
+from pointcept_dos.core.schedules import WarmupConstantSchedule
 
 
 def test_forward_returns_scalar_terms_and_trains_only_the_student():
     torch.manual_seed(0)
     model = tiny_model()
-    model.set_step(0, 100)
+    model.params.set_step(0, 100)
     out = model(two_view_batch())
     assert set(out) == {"loss", "same_view_loss", "cross_view_loss", "target_entropy", "teacher_spread",
                         "empty_terms", "empty_step"}
@@ -43,44 +46,48 @@ def test_masked_points_get_no_gradient_and_visible_ones_do():
 def test_teacher_is_ema_of_student():
     torch.manual_seed(2)
     model = tiny_model()
-    model.set_step(0, 10)
+    model.params.set_step(0, 10)
     opt = torch.optim.SGD(model.student.parameters(), lr=0.5)
     model(two_view_batch())["loss"].backward()
     opt.step()
     before = model.teacher.head.prototypes.detach().clone()
     student = model.student.head.prototypes.detach().clone()
     model.update_teacher()
-    m = model.momentum
+    m = model.params.momentum
     assert m == pytest.approx(0.994)
     assert torch.allclose(model.teacher.head.prototypes, m * before + (1 - m) * student)
 
 
-def test_schedules_follow_the_global_step():
-    model = tiny_model(teacher_temp_warmup_ratio=0.1)
-    model.set_step(0, 1000)
-    assert model.teacher_temp == pytest.approx(0.04) and model.momentum == pytest.approx(0.994)
-    model.set_step(50, 1000)
-    assert model.teacher_temp == pytest.approx(0.055)
-    model.set_step(1000, 1000)
-    assert model.teacher_temp == pytest.approx(0.07) and model.momentum == pytest.approx(1.0)
-    assert model.zipf_alpha == pytest.approx(1.3)
-    assert float(model.prior[0]) > float(model.prior[1])
-
-
-def test_usage_counts_the_teacher_points():
+def test_the_forward_uses_the_values_in_force():
+    """A forward reads tau_T from `params`: what set_step wrote is what the loss used."""
+    torch.manual_seed(3)
     model = tiny_model()
-    model.set_step(0, 10)
+    seen = []
+    model._term = lambda *args, _term=model._term: (seen.append(model.params.teacher_temp), _term(*args))[1]
+    for temp in (0.05, 0.02):
+        model.params.schedules["teacher_temp"] = WarmupConstantSchedule(temp, temp)
+        model.params.set_step(0, 10)
+        with torch.no_grad():
+            model(two_view_batch())
+    assert seen == [0.05, 0.05, 0.02, 0.02]  # two terms per step
+
+
+def test_the_record_holds_the_teachers_usage_and_the_state_none_of_it():
+    model = tiny_model()
     with torch.no_grad():
-        model(two_view_batch())
-    usage = model.take_usage()
-    assert usage.shape == (16,) and float(usage.sum()) == pytest.approx(1.0)
-    assert float(model.usage_counts.sum()) == 0.0
-    assert "usage_counts" not in model.state_dict()
+        out = model(two_view_batch())
+    record = model.last_record
+    assert record.usage_counts.shape == (16,)
+    # one count per teacher loss point: the loss points of both views of both scenes
+    assert int(record.usage_counts.sum()) > 0 and record.terms == 8 and record.empty_terms == 0
+    assert record.signals()["target_entropy"] == pytest.approx(float(out["target_entropy"]), rel=1e-6)
+    assert set(model.state_dict()) == set(tiny_model().state_dict())
+    assert not any("usage" in k or "monitor" in k for k in model.state_dict())
 
 
 def test_single_term_weights():
     model = tiny_model(cross_view_weight=0.0)
-    model.set_step(0, 10)
+    model.params.set_step(0, 10)
     out = model(two_view_batch())
     assert "cross_view_loss" not in out
     assert torch.equal(out["loss"], 0.5 * out["same_view_loss"])

@@ -9,7 +9,7 @@ from dos_batches import tiny_model
 from pointcept_dos.backbones import build_backbone
 from pointcept_dos.io.checkpoints import backbone_state_dict, read_checkpoint
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "export_backbone.py"
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "export_backbone.py"
 
 
 def test_export_round_trip(tmp_path):

@@ -9,7 +9,7 @@ dining sets, desk + chair, bed + nightstands, sofa + coffee table, kitchen runs,
 import numpy as np
 
 from . import furniture as F
-from .scene_primitives import Frame
+from .primitives import Frame
 
 ROOM_TYPES = ("bedroom", "living room", "office", "kitchen", "bathroom")
 ROOM_TYPE_WEIGHTS = (0.24, 0.2, 0.22, 0.16, 0.18)

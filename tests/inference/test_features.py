@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pointcept_dos.data import generate_scene
+from pointcept_dos.synthetic import generate_scene
 from pointcept_dos.demo.pretrain import build_model, model_config
 from pointcept_dos.inference import extract_features, load_dos_backbone
 from pointcept_dos.io import read_checkpoint, write_checkpoint

@@ -1,0 +1,182 @@
+"""What a DOS pretraining run tells about itself, kept out of the model.
+
+A forward pass of DOS-v1m1 leaves one `StepRecord` (what it measured, detached). The
+`TrainingMonitor` sums the records between two reports; its interface is all that a trainer's
+logging needs, in Pointcept (`ZipfSinkhornHook`) and in the demo alike:
+
+    monitor.observe(record, group)   # after each step: that step's collapse signals
+    monitor.report(group)            # every log interval: one dict (below), then it resets
+    report_line(step, report)        # the log line
+    report_warnings(step, report)    # collapse warnings, each with its remedy
+
+With a process group, counts and sums are summed over its processes first (every process
+must call; only the caller's values are summed, nothing else is communicated).
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from ..core.prototype_usage import usage_statistics
+from .collapse_guard import (
+    ENTROPY_THRESHOLD,
+    SPREAD_THRESHOLD,
+    collapse_signals_say_collapse,
+    remedy,
+)
+
+# usage warnings of the report: effective prototypes below this share of the prior's, or the
+# 10 most used prototypes holding more than this share of the teacher's points
+COLLAPSE_RATIO = 0.1
+COLLAPSE_TOP_MASS = 0.9
+
+# running sums between two reports, in this order
+_FIELDS = ("steps", "entropy_sum", "entropy_steps", "spread_sum", "spread_steps", "empty_terms",
+           "terms", "empty_steps")
+
+
+@dataclass
+class StepRecord:
+    """What one forward pass measured, on this process (detached; see `collapse_guard` for the
+    two signals).
+
+    usage_counts: [K] teacher loss points whose strongest prototype is k.
+    entropy: (sum over views of the target softmaps' entropy / log N, views measured).
+    spread: (sum over views of the teacher's cosine spread, views measured).
+    empty_terms, terms: (term, view) pairs without enough matched points, and all pairs.
+    """
+
+    usage_counts: torch.Tensor
+    entropy: tuple
+    spread: tuple
+    empty_terms: int
+    terms: int
+
+    def signals(self):
+        """{target_entropy, teacher_spread}: this step's means, None where no view measured."""
+        return dict(target_entropy=self.entropy[0] / self.entropy[1] if self.entropy[1] else None,
+                    teacher_spread=self.spread[0] / self.spread[1] if self.spread[1] else None)
+
+
+class TrainingMonitor:
+    """Sums of the step records between reports, and the report.
+
+    Args:
+        params: the model's `StepParams` (the prior and the values in force in each report).
+    """
+
+    def __init__(self, params):
+        self.params = params
+        self._reset()
+
+    def _reset(self):
+        self._usage = None
+        self._sums = dict.fromkeys(_FIELDS, 0.0)
+
+    def observe(self, record, group=None):
+        """Add one step's record; -> that step's {target_entropy, teacher_spread} (None where
+        not measured), over the processes of `group` when given (the collapse guard decides
+        on the whole batch)."""
+        if group is not None:
+            both = torch.tensor([*record.entropy, *record.spread], dtype=torch.float64,
+                                device=record.usage_counts.device)
+            dist.all_reduce(both, group=group)
+            entropy, spread = both.tolist()[:2], both.tolist()[2:]
+            record = StepRecord(record.usage_counts, tuple(entropy), tuple(spread),
+                                record.empty_terms, record.terms)
+        signals = record.signals()
+        counts = record.usage_counts.double()
+        self._usage = counts if self._usage is None else self._usage + counts
+        sums = self._sums
+        sums["steps"] += 1
+        for name, key in (("target_entropy", "entropy"), ("teacher_spread", "spread")):
+            if signals[name] is not None:
+                sums[f"{key}_sum"] += signals[name]
+                sums[f"{key}_steps"] += 1
+        sums["empty_terms"] += record.empty_terms
+        sums["terms"] += record.terms
+        sums["empty_steps"] += record.empty_terms == record.terms
+        return signals
+
+    def report(self, group=None):
+        """Everything since the last report (summed over `group`'s processes), then reset.
+
+        -> dict: `usage` [K] float64 share of the teacher's points per prototype (index order,
+        the prior's order); `prior` [K]; the usage statistics (`effective_prototypes`,
+        `prior_effective`, `kl_to_prior`, `top_mass`); `steps`; `target_entropy` and
+        `teacher_spread` (means over the steps that measured them, NaN if none did);
+        `empty_terms`, `terms`, `empty_steps`; and the values in force (`teacher_temp`,
+        `momentum`, `zipf_alpha`, `student_temp`).
+        """
+        prior = self.params.prior
+        counts = self._usage if self._usage is not None else torch.zeros(len(prior), dtype=torch.float64)
+        sums = torch.tensor([self._sums[k] for k in _FIELDS], dtype=torch.float64, device=counts.device)
+        self._reset()
+        if group is not None:
+            dist.all_reduce(counts, group=group)
+            dist.all_reduce(sums, group=group)
+        s = dict(zip(_FIELDS, sums.tolist()))
+        usage = (counts / counts.sum().clamp_min(1.0)).cpu()
+        return dict(
+            usage=usage,
+            prior=prior,
+            **usage_statistics(usage, prior),
+            steps=s["steps"],
+            target_entropy=s["entropy_sum"] / s["entropy_steps"] if s["entropy_steps"] else math.nan,
+            teacher_spread=s["spread_sum"] / s["spread_steps"] if s["spread_steps"] else math.nan,
+            empty_terms=s["empty_terms"],
+            terms=s["terms"],
+            empty_steps=s["empty_steps"],
+            student_temp=self.params.student_temp,
+            **self.params.values(),
+        )
+
+
+def scalars(report):
+    """The report's scalar entries (for a log record or TensorBoard)."""
+    return {k: v for k, v in report.items() if not torch.is_tensor(v)}
+
+
+def report_line(step, report):
+    """One log line of a report."""
+    r = report
+    return (
+        f"Prototype usage @ step {step}: effective {r['effective_prototypes']:.1f} (prior "
+        f"{r['prior_effective']:.1f}), KL(usage||prior) {r['kl_to_prior']:.3f}, top-10 mass "
+        f"{r['top_mass']:.3f}; target entropy/logN {r['target_entropy']:.3f}, teacher spread "
+        f"{r['teacher_spread']:.4f}; empty terms {r['empty_terms']:.0f} of {r['terms']:.0f}, "
+        f"empty steps {r['empty_steps']:.0f} of {r['steps']:.0f}; teacher_temp "
+        f"{r['teacher_temp']:.5f}, momentum {r['momentum']:.6f}, zipf_alpha {r['zipf_alpha']:.3f}"
+    )
+
+
+def report_warnings(step, report, collapse_ratio=COLLAPSE_RATIO, collapse_top_mass=COLLAPSE_TOP_MASS,
+                    entropy_threshold=ENTROPY_THRESHOLD, spread_threshold=SPREAD_THRESHOLD):
+    """The warnings a report calls for (a list of lines, empty for a healthy run); a collapse
+    of the signals comes with the remedy at the temperatures in force."""
+    r, lines = report, []
+    if (r["effective_prototypes"] < collapse_ratio * r["prior_effective"]
+            or r["top_mass"] > collapse_top_mass):
+        lines.append(
+            f"Prototype usage is collapsing onto a few prototypes (effective "
+            f"{r['effective_prototypes']:.1f}, top-10 mass {r['top_mass']:.3f}): check the "
+            "learning rate, teacher_temp and zipf_alpha; a plateau keeps usage near the prior, "
+            "a collapse does not."
+        )
+    if collapse_signals_say_collapse(r["target_entropy"], r["teacher_spread"], entropy_threshold,
+                                     spread_threshold):
+        lines.append(
+            f"Collapse signals @ step {step}: target entropy/logN {r['target_entropy']:.3f} "
+            f"(warns above {entropy_threshold}), teacher spread {r['teacher_spread']:.4f} (warns "
+            f"below {spread_threshold}): the teacher is making every point alike. "
+            + remedy(r["student_temp"], r["teacher_temp"])
+        )
+    if r["empty_steps"]:
+        lines.append(
+            f"{r['empty_steps']:.0f} of the last {r['steps']:.0f} steps had no matched point in "
+            "any term (loss 0): check match_radius, the views' overlap (global_view_scale), "
+            "mask_ratio / mask_size and the scenes' sizes."
+        )
+    return lines
