@@ -156,3 +156,36 @@ def test_missing_batch_keys_are_named():
     del batch["global_origin_coord"]
     with pytest.raises(KeyError, match="global_origin_coord"):
         model(batch)
+
+
+class _OnAnotherDevice(torch.Tensor):
+    """A ByteTensor that reports a CUDA device, as the masking state does after Pointcept's
+    CheckpointLoader maps every storage to the GPU (a CPU-only machine has no CUDA tensor)."""
+
+    @staticmethod
+    def __new__(cls, inner):
+        return torch.Tensor._make_wrapper_subclass(cls, inner.shape, dtype=inner.dtype,
+                                                   device=torch.device("cuda", 0))
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._to_copy.default:  # .to("cpu"): the data, on the CPU
+            return args[0].inner.to(dtype=(kwargs or {}).get("dtype"))
+        raise NotImplementedError(func)
+
+
+def test_the_masking_state_loads_from_a_gpu_mapped_checkpoint():
+    model = tiny_model()
+    with torch.no_grad():
+        model(two_view_batch())  # the generator has moved on
+    state = model.state_dict()
+    extra = dict(state["_extra_state"])
+    extra["mask_generator"] = _OnAnotherDevice(extra["mask_generator"])
+    with pytest.raises(TypeError, match="RNG state must be a torch.ByteTensor"):  # what set_state needs
+        torch.Generator().set_state(extra["mask_generator"])
+    resumed = tiny_model()
+    resumed.load_state_dict(dict(state, _extra_state=extra))
+    assert torch.equal(resumed.mask_generator.get_state(), model.mask_generator.get_state())
