@@ -90,10 +90,11 @@ def read_checkpoint(path):
     return checkpoint
 
 
-def write_checkpoint(path, state_dict, **extra):
+def write_checkpoint(path, state_dict, opener=atomic_write, **extra):
     """Write dict(state_dict=state_dict, **extra) to `path` atomically (Pointcept's format).
-    `extra` must hold only tensors and plain containers, so `read_checkpoint` can load it."""
-    with atomic_write(path, "wb") as f:
+    `extra` must hold only tensors and plain containers, so `read_checkpoint` can load it.
+    `opener(path, "wb")`: the context manager that opens the file (an owner's guarded writer)."""
+    with opener(path, "wb") as f:
         torch.save(dict(state_dict=state_dict, **extra), f)
 
 
