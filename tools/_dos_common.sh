@@ -53,21 +53,73 @@ dos_resolve_gpus() {
 }
 
 # A relative file path given on the command line is meant from the caller's directory (the scripts
-# cd to the repository root): make it absolute when it exists there. Prints the path to use.
+# cd to the repository root) when it exists there, else from the repository root, where Pointcept
+# runs. Prints it absolute: Pointcept's --options parser would read a bare "12" or "true" as a
+# number or a bool.
 dos_from_caller() {
   case "$1" in
     /*) echo "$1" ;;
-    *) if [ -e "${CALLER_DIR}/$1" ]; then echo "${CALLER_DIR}/$1"; else echo "$1"; fi ;;
+    *) if [ -e "${CALLER_DIR}/$1" ]; then echo "${CALLER_DIR}/$1"; else echo "${ROOT_DIR}/$1"; fi ;;
   esac
 }
 
-# Where experiments go: exp/ in the repository root, as Pointcept; DOS_EXP_ROOT (a folder, made
-# absolute from the caller's directory) moves them elsewhere, e.g. a scratch disk or a test's tmp.
-dos_exp_root() {
+# Prints why Pointcept would not keep the path $1 as given, or nothing. Every path the scripts
+# hand over (save_path, weight) goes through Pointcept's --options parser (DictAction in
+# pointcept/utils/config.py), then into the config.py it writes with the value between '...'
+# unescaped and reads back on resume. tests/integration/test_tools.py holds this list against
+# Pointcept's own parser.
+dos_path_trouble() {
+  case "$1" in
+    *" "*) printf "a space: Pointcept's --options parser deletes spaces, so it would use '%s'\n" "$(printf '%s' "$1" | tr -d ' ')" ;;
+    *,*) echo "a comma: Pointcept's --options parser splits a value into a list at its commas" ;;
+    *\'*) echo "a quote ('): Pointcept writes config.py with the value between '...' unescaped, which breaks it (and its --options parser strips a quote at either end)" ;;
+    *\") echo "a closing double quote: Pointcept's --options parser strips quotes at either end of a value" ;;
+    *\\*) echo "a backslash: Pointcept writes config.py with the value unescaped, so a resume would read it back as an escape sequence" ;;
+    *"{{"*) echo "'{{': Pointcept replaces {{ ... }} placeholders when it reads config.py back on resume" ;;
+    *[[:cntrl:]]*) echo "a control character (newline, tab, ...): Pointcept writes config.py with the value unescaped, where a line break makes it unreadable" ;;
+  esac
+}
+
+# Exits 2 when Pointcept would change a path: dos_refuse_changed_path WHAT PATH CONSEQUENCE.
+# (printf, not echo: dash's echo would turn a backslash in the path into an escape.)
+dos_refuse_changed_path() {
+  _trouble=$(dos_path_trouble "$2")
+  if [ -n "${_trouble}" ]; then
+    printf "error: %s '%s' contains %s; %s\n" "$1" "$2" "${_trouble}" "$3" >&2
+    exit 2
+  fi
+}
+
+# Sets EXP_DIR, the experiment folder <exp root>/<dataset>/<name>: exp/ in the repository root,
+# as Pointcept, or DOS_EXP_ROOT (a scratch disk, a test's tmp; relative: from the caller's
+# directory). `dos_set_exp_dir create` makes the exp root when missing. Pointcept gets the folder
+# as save_path: one it would change would put config, checkpoints and log elsewhere than the code
+# snapshot (resume then finds nothing) and could give two names one folder, so it is refused
+# (exit 2) before anything is created.
+dos_set_exp_dir() {
   if [ -z "${DOS_EXP_ROOT}" ]; then
-    echo "${ROOT_DIR}/exp"
+    _exp_root=${ROOT_DIR}/exp
   else
-    mkdir -p "$(dos_from_caller "${DOS_EXP_ROOT}")" && (cd "${CALLER_DIR}" && cd "${DOS_EXP_ROOT}" && pwd)
+    case "${DOS_EXP_ROOT}" in
+      /*) _exp_root=${DOS_EXP_ROOT} ;;
+      *) _exp_root=${CALLER_DIR}/${DOS_EXP_ROOT} ;;
+    esac
+  fi
+  EXP_DIR=${_exp_root}/${DATASET}/${EXP_NAME}
+  _split="code, config, checkpoints and logs would not share one folder (a resume would not find them), and names that differ only there would share one; choose another -n, -d or DOS_EXP_ROOT"
+  dos_refuse_changed_path "experiment folder (DOS_EXP_ROOT or exp/, -d, -n)" "${EXP_DIR}" "${_split}"
+  case "${EXP_DIR}" in
+    *:*)
+      printf "error: experiment folder '%s' contains a colon: train.sh puts its code snapshot on PYTHONPATH, where ':' separates entries, so the snapshot would not be the code that runs; choose another -n, -d or DOS_EXP_ROOT\n" "${EXP_DIR}" >&2
+      exit 2 ;;
+  esac
+  if [ "$1" = create ] && ! mkdir -p "${_exp_root}"; then
+    printf "error: cannot create the experiment root '%s' (DOS_EXP_ROOT or exp/)\n" "${_exp_root}" >&2
+    exit 2
+  fi
+  if [ -d "${_exp_root}" ]; then
+    _exp_root=$(cd "${_exp_root}" && pwd) || exit 2
+    EXP_DIR=${_exp_root}/${DATASET}/${EXP_NAME}
   fi
 }
 

@@ -23,11 +23,11 @@ dos_resolve_gpus
 
 dos_print_settings
 
-EXP_DIR=$(dos_exp_root)/${DATASET}/${EXP_NAME}
+dos_set_exp_dir
 MODEL_DIR=${EXP_DIR}/model
 
 if [ "${CONFIG}" = "None" ]; then
-  CONFIG_PATH=$(cd "$EXP_DIR" && pwd)/config.py
+  CONFIG_PATH=${EXP_DIR}/config.py
   if [ ! -f "$CONFIG_PATH" ]; then
     echo "error: no experiment config at $CONFIG_PATH (train first, or pass -c)" >&2
     exit 2
@@ -39,6 +39,7 @@ case "$WEIGHT" in
   */*|*.pth) WEIGHT_PATH=$(dos_from_caller "$WEIGHT") ;;  # a path to a .pth file
   *) WEIGHT_PATH=${MODEL_DIR}/${WEIGHT}.pth ;;  # a name in the experiment's model/ folder
 esac
+dos_refuse_changed_path "weight (-w)" "$WEIGHT_PATH" "Pointcept's tester would look for another file"
 
 echo "Loading config in: $CONFIG_PATH"
 # Pointcept's test.sh runs the checkout as is; we prepend it, keeping pointcept-dos importable.

@@ -22,11 +22,15 @@ shift "$DOS_SHIFT"
 
 dos_find_pointcept
 dos_resolve_gpus
-[ "${WEIGHT}" != "None" ] && WEIGHT=$(dos_from_caller "$WEIGHT")
+if [ "${WEIGHT}" != "None" ]; then
+  WEIGHT=$(dos_from_caller "$WEIGHT")
+  dos_refuse_changed_path "weight (-w)" "$WEIGHT" \
+    "Pointcept would look for another file and, finding none, train from scratch (it only logs 'No weight found')"
+fi
 
 dos_print_settings
 
-EXP_DIR=$(dos_exp_root)/${DATASET}/${EXP_NAME}
+dos_set_exp_dir create
 MODEL_DIR=${EXP_DIR}/model
 CODE_DIR=${EXP_DIR}/code
 
