@@ -23,6 +23,22 @@ def backbone_config(config_path):
     return Config.fromfile(config_path).model.backbone.to_dict()
 
 
+def output_problem(output, checkpoint):
+    """Why `output` cannot take the export, or None: checked before any work is done."""
+    if os.path.isdir(output):
+        return (f"-o {output!r} is a folder: expected the path of the backbone file to write, "
+                f"e.g. {os.path.join(output, 'backbone.pth')!r}")
+    if os.path.exists(output) and os.path.exists(checkpoint) and os.path.samefile(output, checkpoint):
+        return (f"-o {output!r} is the input checkpoint {checkpoint!r}: the export would replace "
+                "the full checkpoint (student, teacher, optimizer) by its backbone; choose another path")
+    folder = os.path.dirname(os.path.abspath(output))
+    while not os.path.exists(folder):  # atomic_write makes missing folders, not over a file
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"-o {output!r}: {folder!r} is a file, so no folder can be made there"
+    return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="DOS checkpoint (.pth) written by Pointcept's trainer")
@@ -31,6 +47,9 @@ def main(argv=None):
                         help="student (what probe configs load, default) or teacher (the EMA)")
     parser.add_argument("--config", help="the pretraining config, to store the backbone's config")
     args = parser.parse_args(argv)
+    problem = output_problem(args.output, args.checkpoint)
+    if problem:
+        parser.error(problem)
     try:  # a missing, foreign or unsafe checkpoint: one line naming it, exit code 2
         checkpoint = read_checkpoint(args.checkpoint)
         state = backbone_state_dict(checkpoint["state_dict"], args.branch)
