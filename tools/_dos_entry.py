@@ -22,7 +22,14 @@ def cpu_mode_requested(argv=None):
 
 
 def bootstrap(argv=None):
-    """Enable CPU mode if asked, then register DOS. Returns the cpu_mode module or None."""
+    """Install the stand-ins DOS_STANDINS asks for (none by default), enable CPU mode if asked,
+    then register DOS. Returns the cpu_mode module or None."""
+    from pointcept_dos.integration.standins import install_requested_standins
+
+    installed = install_requested_standins()
+    if installed:  # named in the log, so that no figure is taken for the real extension's
+        print("pointcept-dos stand-ins (DOS_STANDINS): " + "; ".join(
+            f"{name}: {what}" for name, what in installed.items()), file=sys.stderr, flush=True)
     cpu_mode = None
     if cpu_mode_requested(argv):
         from pointcept_dos.integration import cpu_mode

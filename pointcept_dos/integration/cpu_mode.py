@@ -67,6 +67,7 @@ from datetime import timedelta
 import torch
 
 from ..core.neighbours import knn
+from . import standins
 
 __all__ = [
     "enable_cpu_mode", "cpu_config", "knn_query", "applied_patches", "is_enabled",
@@ -154,29 +155,6 @@ def _patch_torchvision_nms_schema():
 _KEEP_ALIVE: list = []
 
 
-def _make_pointops_standin():
-    module = types.ModuleType("pointops")
-    module.__doc__ = "pointcept-dos CPU stand-in for the CUDA-only pointops: knn_query only."
-    module.__file__ = __file__
-    module.knn_query = knn_query
-    module.POINTCEPT_DOS_STANDIN = True
-
-    def __getattr__(name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-
-        def unavailable(*args, **kwargs):
-            raise NotImplementedError(
-                f"pointops.{name} is not available in pointcept-dos CPU mode "
-                "(only knn_query has a CPU stand-in); install Pointcept's libs/pointops on a GPU machine"
-            )
-
-        return unavailable
-
-    module.__getattr__ = __getattr__
-    return module
-
-
 def _patch_pointops_knn_query():
     """Pointcept imports the CUDA extension pointops at module level (evaluator, Sonata, ...) and
     uses knn_query for cross-view matching and test-time label transfer."""
@@ -185,7 +163,7 @@ def _patch_pointops_knn_query():
     except ImportError:
         real = None
     if real is None:
-        sys.modules["pointops"] = _make_pointops_standin()
+        sys.modules["pointops"] = standins.STANDINS["pointops"]()
         return "installed a stand-in 'pointops' module (CUDA extension absent): knn_query in plain torch"
     if getattr(real, "POINTCEPT_DOS_STANDIN", False):
         return None
