@@ -29,6 +29,7 @@ def main():
     args = parser.parse_args()
 
     from pointcept_dos.cli import main as cli_main
+    from pointcept_dos.data.pointcept_layout import LAYOUTS
     from pointcept_dos.demo.report import good_classes
 
     per_seed = {}
@@ -54,7 +55,8 @@ def main():
                for g in ("head", "common", "tail")},
         )
         summary[method] = {k: (float(np.nanmean(v)), float(np.nanstd(v))) for k, v in vals.items()}
-        good = [len(good_classes(per_seed[s][method]["iou"])) for s in args.seeds]
+        good = [len(good_classes(per_seed[s][method]["iou"], LAYOUTS["scannet"].structure))
+                for s in args.seeds]
         summary[method]["classes >= 20"] = (float(np.mean(good)), float(np.std(good)))
         rows.append(f"| {method} | " + " | ".join(
             f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in list(summary[method].values())[:4])

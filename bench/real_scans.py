@@ -102,6 +102,31 @@ def run_demo(fold_root, out, seed, steps, threads, extra):
     return metrics["results"], metrics["timings"]["total"]
 
 
+def tuning_run(fold_root, out, seed, steps, threads, overrides):
+    """DOS pretrained in this process with settings the demo does not expose (`overrides`:
+    "train.KEY=VALUE" for the training loop, "model.KEY=VALUE" for DOS-v1m1, values as Python
+    literals), probed like the demo; -> its probe result. For choosing settings on the tune fold."""
+    import ast
+
+    import torch
+
+    from pointcept_dos.demo.pretrain import model_config, pretrain
+    from pointcept_dos.demo.run import PRESETS
+    from pointcept_dos.demo.scene_source import dataset_source, load_split
+
+    torch.set_num_threads(threads)
+    preset = PRESETS["default"]
+    train = dict(steps=steps, max_points=preset["max_points"], precise_bn_scenes=preset["precise_bn_scenes"])
+    model = {}
+    for item in overrides:
+        key, value = item.split("=", 1)
+        where, _, name = key.partition(".")
+        (train if where == "train" else model)[name] = ast.literal_eval(value)
+    scenes = load_split(dataset_source(fold_root), "train")
+    result = pretrain(scenes, out, model_config(**model), seed=seed, progress=False, log=lambda *_: None, **train)
+    return probe_checkpoint(result["checkpoint"], fold_root, seed, threads)
+
+
 def probe_checkpoint(checkpoint, fold_root, probe_seed, threads):
     """The linear probe of a demo checkpoint's teacher on a fold (train rooms fit, val rooms
     score), the demo's probe settings."""
@@ -143,6 +168,9 @@ def main():
                         help="also probe these demo checkpoints on every fold")
     parser.add_argument("--probe-seeds", type=int, nargs="*", default=[],
                         help="probe seeds for the spread of the probe alone (DOS at the first steps)")
+    parser.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE",
+                        help="instead of the demo: DOS pretrained here with these train.* / model.* "
+                        "settings (choosing settings on the tune fold)")
     parser.add_argument("--demo-args", nargs=argparse.REMAINDER, default=[],
                         help="further options for every demo run (last on the line)")
     args = parser.parse_args()
@@ -155,6 +183,13 @@ def main():
         root = fold_layout(args.work, fold, rooms)
         for steps in args.steps:
             for seed in args.seeds:
+                if args.set is not None:
+                    name = "-".join(args.set).replace("/", "_") or "defaults"
+                    out = os.path.join(args.work, "tuning", f"{fold}-seed{seed}-steps{steps}-{name}")
+                    table.setdefault(f"DOS {' '.join(args.set)}, {steps} steps", {}).setdefault(
+                        fold, {})[seed] = tuning_run(root, out, seed, steps, args.threads, args.set)["miou"]
+                    seconds.append(0.0)
+                    continue
                 out = os.path.join(args.work, "runs", f"{fold}-seed{seed}-steps{steps}")
                 results, total = run_demo(root, out, seed, steps, args.threads, args.demo_args)
                 seconds.append(total)

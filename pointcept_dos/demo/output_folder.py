@@ -1,276 +1,325 @@
-"""The demo's output folder: whether ``--out`` may be written, and which scenes may be read.
+"""The demo's output folder: the user's folder, into which the demo writes only its own files.
 
-``pointcept-dos demo --out OUT`` writes only into
-- a new OUT, or one that holds no file;
-- an OUT holding an earlier demo run with the same settings, finished or interrupted: the
-  manifest ``OUT/demo_manifest.json`` (written first) records the settings and the SHA-256 of
-  every scene file the demo wrote; the run is then resumed, and what is finished is reused.
-Anything else stops before a byte is written, with the reason: files the demo did not write,
-a run with other settings, a scene file changed since the demo wrote it, or a symbolic link in
-the demo's folders (a real ScanNet linked at ``OUT/data/scannet`` is never written through).
-``--overwrite`` then starts afresh: it removes the demo's own files (those of an earlier
-manifest, the pretraining runs, the report) and leaves every other file in OUT alone; a link
-in the demo's folders is refused even then.
+`pointcept-dos demo --out OUT` claims OUT for one demo at a time (an OS lock on the folder,
+released on any exit, a kill included) and keeps a manifest, `OUT/demo_manifest.json`: the
+run's settings and every file the demo wrote in OUT with its SHA-256. The demo writes a file
+only where there is none, or where the manifest records the very bytes found there (a file of
+its own), and deletes only such files. A file it did not write, or one changed since, is never
+replaced nor removed, with or without `--overwrite`: the demo stops before writing and names it.
+A file being written is recorded as pending first, so what a killed run left half-written is
+known to be the demo's and is cleared when the run resumes.
 
-Scenes are read back only from the manifest's list, each file checked against its hash, so a
-scene the demo did not write is never mixed into a run.
+What OUT may hold when the demo starts:
+- nothing (or OUT does not exist): a new run;
+- an earlier run with the same settings, finished or interrupted: it is resumed;
+- anything else (files without a manifest, a run with other settings): refused, unless
+  `--overwrite`, which removes the earlier run's own files and starts afresh, leaving every
+  other file where it is. Either way a file the new run would write that is not the demo's
+  stops it, as does a symbolic link on the way to one (the demo never writes through a link).
+
+Every path check is done before the first byte is written.
 """
 
+import contextlib
+import errno
+import fcntl
 import hashlib
-import io
 import json
 import os
 import re
-import shutil
-
-import numpy as np
 
 from ..io.atomic import atomic_write
-from .pretrain import RUN_FILES
-from .report import REPORT_FILES
 
 MANIFEST_NAME = "demo_manifest.json"
-DATA_ROOT = os.path.join("data", "scannet")  # Pointcept's ScanNet layout, scenes by split
-REPORT_DIR = "report"
-STAGING_NAME = ".staging"  # scenes are generated here, hashed, then moved into DATA_ROOT
+LOCK_NAME = ".demo_manifest.lock"  # serialises manifest updates of the demo's processes
 WRITTEN_BY = "pointcept-dos demo"
-SCENE_KEYS = ("coord", "color", "normal", "segment20")  # what the demo reads of a scene
+MANIFEST_VERSION = 2
 # atomic_write's temporary sibling of NAME: ".NAME.<random>.tmp", left behind by a kill
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$")
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 class OutputFolderError(ValueError):
-    """``--out`` may not be written (nothing has been written): the reason and the remedy."""
+    """`--out` may not be written as asked: the reason and the remedy (exit code 2)."""
 
 
-def sha256_file(path, sync=False):
-    """Hex SHA-256 of a file's bytes; ``sync`` also flushes it to disk."""
+def sha256_file(path):
+    """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-        if sync:
-            os.fsync(f.fileno())
     return digest.hexdigest()
 
 
-def _walk(root, names):
-    """'/'-paths, relative to ``root``, of the files and of the symbolic links under its
-    top-level entries ``names``; a link is listed, never followed."""
-    files, links = [], []
-    pending = list(names)
-    while pending:
-        rel = pending.pop()
-        path = os.path.join(root, *rel.split("/"))
-        if os.path.islink(path):
-            links.append(rel)
-        elif os.path.isdir(path):
-            pending.extend(f"{rel}/{name}" for name in os.listdir(path))
-        else:
-            files.append(rel)
-    return sorted(files), sorted(links)
-
-
-def _read_manifest(root):
-    """The manifest at ``root``, or None when absent or not one of ours."""
-    try:
-        with open(os.path.join(root, MANIFEST_NAME)) as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict) or manifest.get("written_by") != WRITTEN_BY or not isinstance(
-        manifest.get("settings"), dict
-    ):
-        return None
-    return manifest
-
-
-def _data_path(rel):
-    return "/".join(DATA_ROOT.split(os.sep) + [rel])
-
-
-class _DemoPaths:
-    """What the demo writes in OUT, as '/'-paths relative to it."""
-
-    def __init__(self, run_dirs, manifest):
-        self.top = {MANIFEST_NAME, DATA_ROOT.split(os.sep)[0], REPORT_DIR, STAGING_NAME, *run_dirs}
-        self.files = {MANIFEST_NAME}
-        self.files |= {f"{d}/{name}" for d in run_dirs for name in RUN_FILES}
-        self.files |= {f"{REPORT_DIR}/{name}" for name in REPORT_FILES}
-        self.scenes = {_data_path(rel) for rel in ((manifest or {}).get("scenes") or {})}
-
-    def owns(self, path):
-        """A file the demo wrote (or left half-written: a temporary of atomic_write, staging)."""
-        if path.split("/")[0] == STAGING_NAME:
-            return True
-        folder, _, name = path.rpartition("/")
-        temporary = _TEMPORARY.match(name)
-        if temporary:
-            path = f"{folder}/{temporary['name']}" if folder else temporary["name"]
-        return path in self.files or path in self.scenes
-
-
-def _refuse(root, reason, overwrite_helps=True):
-    remedy = (
-        "choose a new or empty --out, or pass --overwrite to replace the demo's own files there "
-        "(other files are left alone)" if overwrite_helps else "choose another --out"
-    )
+def _refuse(root, reason, remedy="choose a new or empty --out"):
     return OutputFolderError(f"refusing to write into {root}: {reason}; {remedy}")
-
-
-def _differences(old, new):
-    keys = sorted(set(old) | set(new))
-    return ", ".join(f"{k} {old.get(k)!r} (now {new.get(k)!r})" for k in keys if old.get(k) != new.get(k))
-
-
-def _changed_scenes(root, scenes):
-    """Recorded scene files present in OUT whose bytes differ from the manifest's hash."""
-    changed = []
-    for rel, digest in sorted(scenes.items()):
-        path = os.path.join(root, DATA_ROOT, *rel.split("/"))
-        if os.path.isfile(path) and sha256_file(path) != digest:
-            changed.append(_data_path(rel))
-    return changed
 
 
 def _listing(paths, limit=5):
     return ", ".join(paths[:limit]) + (" ..." if len(paths) > limit else "")
 
 
-def _inspect(root, settings, run_dirs, overwrite):
-    """-> ("new" | "resume", manifest or None), writing nothing; raises OutputFolderError.
-    Only the demo's own top-level entries are walked: a user's folders are never searched."""
+def check_out_path(root):
+    """Everything about the path `root` that can be checked without writing: it is a folder or
+    can be made one, and the demo may write there. OutputFolderError otherwise."""
+    if os.path.islink(root) and not os.path.exists(root):
+        raise _refuse(root, f"it is a symbolic link to {os.readlink(root)}, which does not exist")
     if os.path.exists(root) and not os.path.isdir(root):
-        raise _refuse(root, "it is a file, not a folder", overwrite_helps=False)
-    entries = sorted(os.listdir(root)) if os.path.isdir(root) else []
-    if not entries:
-        return "new", None
-    manifest = _read_manifest(root)
-    paths = _DemoPaths(run_dirs, manifest)
-    files, links = _walk(root, [e for e in entries if e in paths.top])
-    if links:
-        target = os.readlink(os.path.join(root, *links[0].split("/")))
-        raise _refuse(
-            root, f"{links[0]} is a symbolic link (to {target}): the demo never writes through, "
-            "nor removes, a link in its own folders (" + ", ".join(sorted(paths.top)) + ")",
-            overwrite_helps=False,
-        )
-    others = [e for e in entries if e not in paths.top]
-    if overwrite or not others and not files:  # nothing but empty folders of the demo's names
-        return "new", manifest
-    if manifest is None:
-        found = others + files
-        raise _refuse(root, f"it holds {len(found)} files or folders the demo did not write "
-                      f"({_listing(found)})")
-    if manifest["settings"] != settings:
-        raise _refuse(root, "it holds a demo run with other settings: "
-                      + _differences(manifest["settings"], settings))
-    foreign = others + [path for path in files if not paths.owns(path)]
-    if foreign:
-        raise _refuse(root, f"next to an earlier demo run it holds {len(foreign)} files or folders "
-                      f"the demo did not write ({_listing(foreign)})")
-    changed = _changed_scenes(root, manifest.get("scenes") or {})
-    if changed:
-        raise _refuse(root, f"{len(changed)} scene files changed since the demo wrote them "
-                      f"({_listing(changed, 3)}): the demo reads only scenes it wrote")
-    return "resume", manifest
+        raise _refuse(root, "it is a file, not a folder")
+    existing = root
+    while not os.path.exists(existing):
+        parent = os.path.dirname(existing)
+        name = os.path.basename(existing)
+        limit = os.pathconf(parent if os.path.isdir(parent) else "/", "PC_NAME_MAX")
+        if len(name.encode()) > limit:
+            raise _refuse(root, f"its name {name[:40]}... has {len(name.encode())} bytes, over this "
+                          f"file system's {limit}")
+        existing = parent
+    if not os.path.isdir(existing):
+        raise _refuse(root, f"{existing} is a file, so no folder can be made below it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _refuse(root, f"{existing} is not writable by this user")
 
 
-def _remove_demo_files(root, run_dirs, manifest, temporaries_only=False):
-    """Remove the files the demo writes (and those of an earlier manifest), or only the
-    temporaries that a killed run left behind."""
-    paths = _DemoPaths(run_dirs, manifest)
-    files, _ = _walk(root, [e for e in os.listdir(root) if e in paths.top])
-    for path in files:
-        if paths.owns(path) and (not temporaries_only or _TEMPORARY.match(path.rpartition("/")[2])):
-            os.remove(os.path.join(root, *path.split("/")))
-    if not temporaries_only:
-        shutil.rmtree(os.path.join(root, STAGING_NAME), ignore_errors=True)
+def _check_manifest(root, manifest):
+    """The manifest's structure, or an OutputFolderError that says what is damaged."""
+    problems = []
+    if not isinstance(manifest.get("settings"), dict):
+        problems.append("'settings' is not a dict")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        problems.append("'files' is not a dict of path: SHA-256")
+    if not isinstance(manifest.get("pending"), list) or not all(isinstance(p, str) for p in manifest["pending"]):
+        problems.append("'pending' is not a list of paths")
+    if not isinstance(manifest.get("data"), (dict, type(None))):
+        problems.append("'data' is not a dict")
+    if problems:
+        raise _refuse(root, f"its {MANIFEST_NAME} is damaged ({'; '.join(problems)}): the demo "
+                      "never deletes what it cannot prove it wrote")
 
 
-def write_manifest(root, manifest):
-    with atomic_write(os.path.join(root, MANIFEST_NAME)) as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
+def _read_manifest(root):
+    """The manifest at `root`: None when absent or not the demo's; refused when the demo's but
+    of another version or damaged."""
+    try:
+        with open(os.path.join(root, MANIFEST_NAME)) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("written_by") != WRITTEN_BY:
+        return None
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise _refuse(root, f"it holds a run of an earlier pointcept-dos version "
+                      f"({MANIFEST_NAME} version {manifest.get('version', 1)}, now {MANIFEST_VERSION})")
+    _check_manifest(root, manifest)
+    return manifest
 
 
-def prepare_output_folder(root, settings, run_dirs, overwrite=False):
-    """Decide whether the demo may write into ``root``, then claim it.
+class OutputFolder:
+    """OUT as the demo sees it: its manifest and the only way the demo writes there.
 
-    Args:
-        root: the ``--out`` folder (absolute path).
-        settings: JSON-able dict that decides whether an earlier run is the same run.
-        run_dirs: names of the pretraining runs' folders in ``root``.
-        overwrite: start afresh, removing the demo's own files (never anything else).
-    Returns:
-        ("new" | "resume", manifest dict): the manifest is on disk when this returns.
-    Raises:
-        OutputFolderError: before anything is written, with the reason and the remedy.
-    """
-    state, manifest = _inspect(root, settings, run_dirs, overwrite)
-    if state == "resume":
-        _remove_demo_files(root, run_dirs, manifest, temporaries_only=True)
-        return state, manifest
-    if overwrite and os.path.isdir(root):
-        _remove_demo_files(root, run_dirs, manifest)
-    manifest = dict(written_by=WRITTEN_BY, settings=settings, scenes=None)
-    os.makedirs(root, exist_ok=True)
-    write_manifest(root, manifest)
-    return "new", manifest
+    Paths are absolute or relative to `root`; every method records what it does in the
+    manifest under the lock file, so the demo's worker processes may use it at once
+    (`OutputFolder(root)` in each)."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+        self._folder_lock = None
+
+    def _rel(self, path):
+        rel = os.path.relpath(os.path.join(self.root, path), self.root)
+        if rel.startswith(".."):
+            raise ValueError(f"{path} is outside the output folder {self.root}")
+        return rel.replace(os.sep, "/")
+
+    def path(self, rel):
+        return os.path.join(self.root, *rel.split("/"))
+
+    # ----- the manifest -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked_manifest(self):
+        """The manifest, read under the lock file; written back (atomically) on exit."""
+        fd = os.open(os.path.join(self.root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            manifest = _read_manifest(self.root)
+            if manifest is None:
+                raise RuntimeError(f"{self.root} lost its {MANIFEST_NAME} while the demo was writing")
+            yield manifest
+            self._write_manifest(manifest)
+        finally:
+            os.close(fd)
+
+    def _write_manifest(self, manifest):
+        with atomic_write(os.path.join(self.root, MANIFEST_NAME)) as f:
+            json.dump(manifest, f, indent=1, sort_keys=True)
+
+    def manifest(self):
+        return _read_manifest(self.root)
+
+    # ----- ownership --------------------------------------------------------------------
+    def _owns(self, manifest, rel):
+        """A file of the demo's: pending, or recorded with the bytes it has now."""
+        if rel in manifest["pending"]:
+            return True
+        path = self.path(rel)
+        return rel in manifest["files"] and os.path.isfile(path) and sha256_file(path) == manifest["files"][rel]
+
+    def _linked(self, rel):
+        """The first symbolic link on the way from root to `rel`, or None."""
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            if os.path.islink(self.path("/".join(parts[:i]))):
+                return "/".join(parts[:i])
+        return None
+
+    def conflicts(self, rels, manifest=None):
+        """Of the paths `rels` a run will write: those that are a link or lie behind one, and
+        those that hold a file the demo did not write (or changed since)."""
+        manifest = manifest or dict(files={}, pending=[])
+        found = []
+        for rel in rels:
+            link = self._linked(rel)
+            if link:
+                found.append(f"{link} (a symbolic link)")
+            elif os.path.lexists(self.path(rel)) and not self._owns(manifest, rel):
+                found.append(rel)
+        return found
+
+    # ----- writing and removing ---------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self, path, mode="w"):
+        """Open `path` for an atomic write (as `io.atomic_write`), refused unless no file is
+        there or the file is the demo's; the new file is recorded with its SHA-256."""
+        rel = self._rel(path)
+        with self._locked_manifest() as manifest:
+            conflict = self.conflicts([rel], manifest)
+            if conflict:
+                raise _refuse(self.root, f"{conflict[0]} was not written by the demo (or was changed "
+                              "since); the demo never replaces it",
+                              "move it away, or choose another --out")
+            manifest["pending"] = sorted(set(manifest["pending"]) | {rel})
+        try:
+            with atomic_write(self.path(rel), mode) as f:
+                yield f
+        finally:
+            digest = sha256_file(self.path(rel)) if os.path.isfile(self.path(rel)) else None
+            with self._locked_manifest() as manifest:
+                manifest["pending"] = [p for p in manifest["pending"] if p != rel]
+                if digest is not None:
+                    manifest["files"][rel] = digest
+
+    def remove(self, path):
+        """Remove `path` if it is the demo's file (else leave it); True when removed."""
+        rel = self._rel(path)
+        with self._locked_manifest() as manifest:
+            if not self._owns(manifest, rel) or not os.path.isfile(self.path(rel)):
+                return False
+            os.remove(self.path(rel))
+            manifest["files"].pop(rel, None)
+            manifest["pending"] = [p for p in manifest["pending"] if p != rel]
+            return True
+
+    def _clear(self, manifest, everything):
+        """Remove the demo's files of `manifest` (everything) or only its pending ones and the
+        temporaries of atomic writes beside them (after a kill); returns the manifest left."""
+        targets = list(manifest["pending"]) + (list(manifest["files"]) if everything else [])
+        for rel in sorted(set(targets)):
+            path = self.path(rel)
+            if self._owns(manifest, rel) and os.path.isfile(path) and not self._linked(rel):
+                os.remove(path)
+            folder, name = os.path.split(path)
+            if os.path.isdir(folder) and not self._linked(rel):
+                for entry in os.listdir(folder):
+                    temporary = _TEMPORARY.match(entry)
+                    if temporary and temporary["name"] == name:
+                        os.remove(os.path.join(folder, entry))
+        if everything:
+            manifest["files"] = {}
+        manifest["pending"] = []
+        return manifest
+
+    # ----- claiming -----------------------------------------------------------------------
+    def claim(self, settings, plan, overwrite=False, data=None):
+        """Take OUT for this run: lock it, decide new or resume, clear what the decision allows.
+
+        Args:
+            settings: JSON-able dict that makes two runs the same run.
+            plan: '/'-paths relative to OUT of every file the run writes (its conflicts are
+                checked before the first byte).
+            overwrite: start afresh over an earlier run or a folder of other files.
+            data: JSON-able record of the data the run reads (kept in the manifest).
+        Returns:
+            "new" or "resume"; the manifest is on disk when this returns.
+        Raises:
+            OutputFolderError: naming the reason; nothing of the user's has been touched.
+        """
+        root = self.root
+        check_out_path(root)
+        os.makedirs(root, exist_ok=True)
+        self._folder_lock = os.open(root, os.O_RDONLY)
+        try:
+            fcntl.flock(self._folder_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._folder_lock)
+            self._folder_lock = None
+            raise _refuse(root, "another pointcept-dos demo is writing into it",
+                          "wait for it to end, or choose another --out") from None
+        try:
+            return self._decide(settings, plan, overwrite, data)
+        except BaseException:
+            self.release()
+            raise
+
+    def _decide(self, settings, plan, overwrite, data):
+        """`claim`'s decision, under the folder lock."""
+        root = self.root
+        manifest = _read_manifest(root)
+        entries = [e for e in os.listdir(root) if e not in (LOCK_NAME, MANIFEST_NAME)]
+        state = "new"
+        if manifest is None:
+            if entries and not overwrite:
+                raise _refuse(root, f"it holds {len(entries)} files or folders the demo did not write "
+                              f"({_listing(sorted(entries))})",
+                              "choose a new or empty --out, or pass --overwrite to write the demo's "
+                              "files beside them (a file of the same name stops it)")
+        elif manifest["settings"] != settings:
+            if not overwrite:
+                differ = ", ".join(f"{k} {manifest['settings'].get(k)!r} (now {settings.get(k)!r})"
+                                   for k in sorted(set(settings) | set(manifest["settings"]))
+                                   if manifest["settings"].get(k) != settings.get(k))
+                raise _refuse(root, f"it holds a demo run with other settings: {differ}",
+                              "choose a new or empty --out, or pass --overwrite to replace that "
+                              "run's own files (nothing else is touched)")
+        else:
+            state = "resume"
+        owned = manifest or dict(files={}, pending=[])
+        conflicts = self.conflicts(plan, owned if state == "resume" or overwrite else None)
+        if conflicts:
+            raise _refuse(root, f"{len(conflicts)} files the run would write are not the demo's, or "
+                          f"changed since it wrote them ({_listing(conflicts)}); the demo never "
+                          "replaces them, --overwrite included", "move them away, or choose another --out")
+        if state == "resume":
+            self._write_manifest(self._clear(manifest, everything=False))
+        else:
+            if manifest is not None:
+                self._clear(manifest, everything=True)
+            self._write_manifest(dict(written_by=WRITTEN_BY, version=MANIFEST_VERSION,
+                                      settings=settings, files={}, pending=[], data=data))
+        return state
+
+    def release(self):
+        """Give up the folder lock (the process's exit does the same)."""
+        if self._folder_lock is not None:
+            os.close(self._folder_lock)
+            self._folder_lock = None
 
 
-def ensure_scenes(root, manifest, write_layout):
-    """The scenes of the run, written once: {'/'-path relative to DATA_ROOT: SHA-256}.
-
-    ``write_layout(folder)`` writes the scenes in Pointcept's ScanNet layout under ``folder``.
-    They are written to a staging folder, hashed into the manifest, then moved into place
-    file by file (a rename), so DATA_ROOT only ever holds complete files the manifest lists.
-    Recorded scenes all present: reused as they are. Some missing (a run killed while moving
-    them): generated again, and they must hash as recorded.
-    """
-    data_root = os.path.join(root, DATA_ROOT)
-    recorded = manifest.get("scenes")
-    staging = os.path.join(root, STAGING_NAME)
-    shutil.rmtree(staging, ignore_errors=True)  # what a killed run left half-written
-    if recorded and all(os.path.isfile(os.path.join(data_root, *rel.split("/"))) for rel in recorded):
-        return recorded
-    staged_root = os.path.join(staging, "scannet")
-    write_layout(staged_root)
-    staged, _ = _walk(staged_root, os.listdir(staged_root))
-    hashes = {rel: sha256_file(os.path.join(staged_root, *rel.split("/")), sync=True) for rel in staged}
-    if recorded and hashes != recorded:
-        raise RuntimeError(
-            f"the scenes generated again for {root} differ from those its manifest records: "
-            "scene generation is not deterministic on this machine; rerun with --overwrite"
-        )
-    manifest["scenes"] = hashes
-    write_manifest(root, manifest)
-    for rel in staged:
-        target = os.path.join(data_root, *rel.split("/"))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(os.path.join(staged_root, *rel.split("/")), target)
-    shutil.rmtree(staging)
-    return hashes
-
-
-def load_split(data_root, split, hashes):
-    """Scenes of ``split`` listed in ``hashes`` as numpy dicts (SCENE_KEYS + name), by name.
-
-    Only listed files are read, each checked against its SHA-256 first, so a file the demo
-    did not write (or one changed since) is refused instead of mixed into the run."""
-    names = sorted({rel.split("/")[1] for rel in hashes if rel.split("/")[0] == split})
-    scenes = []
-    for name in names:
-        scene = dict(name=name)
-        for key in SCENE_KEYS:
-            rel = f"{split}/{name}/{key}.npy"
-            path = os.path.join(data_root, split, name, key + ".npy")
-            with open(path, "rb") as f:
-                data = f.read()
-            if hashlib.sha256(data).hexdigest() != hashes.get(rel):
-                raise OutputFolderError(
-                    f"scene file {path} changed since the demo wrote it (SHA-256 differs from its "
-                    "manifest): the demo reads only scenes it wrote; rerun with --overwrite"
-                )
-            scene[key] = np.load(io.BytesIO(data), allow_pickle=False)
-        scenes.append(scene)
-    return scenes
+def no_space_left(err):
+    """True for the errors a full disk raises while writing (OSError ENOSPC; torch's writer
+    reports it as a RuntimeError about a failed or short write)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("No space left" in text or "unexpected pos" in text
+                                              or "file write failed" in text)

@@ -136,8 +136,20 @@ def scenes_fingerprint(scenes):
     return digest.hexdigest()
 
 
-def _write_log(path, history):
-    with atomic_write(path) as f:
+class AtomicFiles:
+    """Plain atomic writes and removals: how a run writes outside a demo's output folder (whose
+    `OutputFolder` has the same two methods and writes only its own files)."""
+
+    write = staticmethod(atomic_write)
+
+    @staticmethod
+    def remove(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _write_log(files, path, history):
+    with files.write(path, "w") as f:
         f.writelines(json.dumps(record) + "\n" for record in history)
 
 
@@ -156,7 +168,7 @@ def _same_run(path, checkpoint, run_cfg):
 
 
 def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, position=0,
-             checkpoint_every=None, **train):
+             checkpoint_every=None, files=AtomicFiles, **train):
     """Pretrain DOS-v1m1 on ``scenes`` (list of dicts with coord / color / normal), resuming
     the run found in ``out_dir`` if any.
 
@@ -170,6 +182,8 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         log: callable for log lines.
         checkpoint_every: steps between resume checkpoints; None: about ten per run
             (``max(1, steps // 10)``). It does not change the result.
+        files: what writes and removes the run's files (``write(path, mode)`` an atomic-write
+            context manager, ``remove(path)``): the demo's `OutputFolder`, or plain atomic writes.
         **train: override :data:`TRAIN_DEFAULTS`.
     Returns:
         dict(model, history (list of per-step dicts), checkpoint (path), seconds (training time
@@ -198,8 +212,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         saved = read_checkpoint(checkpoint)
         _same_run(checkpoint, saved, run_cfg)
         model.load_state_dict(saved["state_dict"])
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(resume)  # left by a run killed between its last two writes
+        files.remove(resume)  # left by a run killed between its last two writes
         log(f"pretrained {run_name}: reusing the finished run {checkpoint}")
         return dict(model=model, history=saved["history"], checkpoint=checkpoint,
                     seconds=saved["seconds"], resumed_from=total)
@@ -255,10 +268,11 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
             bar.set_postfix(loss=f"{record['loss']:.3f}",
                             eff_protos=f"{record['effective_prototypes']:.0f}")
         if (step + 1) % every == 0 and step + 1 < total:
-            write_checkpoint(resume, model.state_dict(), cfg=run_cfg, optimizer=optimizer.state_dict(),
+            write_checkpoint(resume, model.state_dict(), opener=files.write, cfg=run_cfg,
+                             optimizer=optimizer.state_dict(),
                              step=step + 1, history=history, rng=torch.get_rng_state(),
                              seconds=seconds_before + time.time() - start, epoch=0, iter=step + 1)
-            _write_log(log_path, history)
+            _write_log(files, log_path, history)
     if bar is not None:
         bar.close()
     # precise BatchNorm: the teacher's running statistics, an EMA of batch statistics of
@@ -266,11 +280,10 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
     recalibrate_batchnorm(model.teacher["backbone"], scenes[: opt["precise_bn_scenes"]],
                           opt["grid_size"])
     seconds = seconds_before + time.time() - start
-    write_checkpoint(checkpoint, model.state_dict(), cfg=run_cfg, history=history,
+    write_checkpoint(checkpoint, model.state_dict(), opener=files.write, cfg=run_cfg, history=history,
                      seconds=seconds, epoch=0, iter=total)
-    _write_log(log_path, history)
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(resume)
+    _write_log(files, log_path, history)
+    files.remove(resume)
     first, last = history[0], history[-1]
     log(
         f"pretrained {run_name}: {total} steps in {seconds:.0f} s; loss "

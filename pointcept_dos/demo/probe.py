@@ -1,4 +1,5 @@
-"""Linear probe on frozen per-point features: semantic segmentation mIoU over ScanNet's 20 classes.
+"""Linear probe on frozen per-point features: semantic segmentation mIoU over a dataset's classes
+(ScanNet's 20, S3DIS's 13).
 
 Features come from a backbone (a pretrained DOS teacher's, or a randomly initialised one for
 the baseline) at every input point: each scene is grid-sampled, run in eval mode, and mapped
@@ -21,8 +22,6 @@ import torch.nn as nn
 from ..data import CLASS_NAMES, IGNORE_INDEX, grid_sample, model_input
 from ..inference import backbone_point_features
 
-NUM_CLASSES = len(CLASS_NAMES)
-
 PROBE_DEFAULTS = dict(
     max_train_points=200_000,  # subsample of the training points for the classifier
     iters=300,                  # full-batch L-BFGS iterations
@@ -31,7 +30,7 @@ PROBE_DEFAULTS = dict(
 
 
 # ----- metrics ----------------------------------------------------------------------------
-def confusion_matrix(pred, target, num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX):
+def confusion_matrix(pred, target, num_classes=len(CLASS_NAMES), ignore_index=IGNORE_INDEX):
     """[C, C] int64 counts, rows = ground truth, columns = prediction; ignored labels dropped."""
     pred = np.asarray(pred).reshape(-1)
     target = np.asarray(target).reshape(-1)
@@ -120,10 +119,10 @@ def scene_features(backbone, scene, grid_size, probe=True):
 
 
 # ----- probe ------------------------------------------------------------------------------
-def _fit_linear(x, y, seed, iters, weight_decay):
+def _fit_linear(x, y, num_classes, seed, iters, weight_decay):
     """Multinomial logistic regression by full-batch L-BFGS -> nn.Linear."""
     torch.manual_seed(seed)
-    head = nn.Linear(x.shape[1], NUM_CLASSES)
+    head = nn.Linear(x.shape[1], num_classes)
     optimizer = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iters,
                                   history_size=20, line_search_fn="strong_wolfe")
     loss_fn = nn.CrossEntropyLoss()
@@ -138,33 +137,37 @@ def _fit_linear(x, y, seed, iters, weight_decay):
     return head
 
 
-def linear_probe(backbone, train_scenes, val_scenes, grid_size, seed=0, progress=None, **options):
+def linear_probe(backbone, train_scenes, val_scenes, grid_size, class_names=CLASS_NAMES, seed=0,
+                 progress=None, **options):
     """Train a linear classifier on frozen features of ``train_scenes``, evaluate on ``val_scenes``.
 
     Args:
         backbone: nn.Module returning per-point features; a copy is probed (in eval mode,
             its BatchNorm statistics re-estimated on the training scenes), so it is unchanged.
             None probes the raw input channels (same probe, points and budget).
-        train_scenes, val_scenes: lists of scene dicts (coord, color, normal, segment20).
+        train_scenes, val_scenes: lists of scene dicts (coord, color, normal, label: class ids
+            of ``class_names``, -1 ignored).
         grid_size: metres, the grid of the pretraining.
+        class_names: the dataset's classes, in id order.
         seed: classifier init and subsampling.
         progress: optional callable(n) advanced once per scene (e.g. a tqdm bar's update).
         **options: override :data:`PROBE_DEFAULTS`.
     Returns:
         dict(miou, iou {class name: IoU or None}, groups {head/common/tail: mean IoU},
-        group_classes, confusion [20, 20] list, feature_dim, train_points).
+        group_classes, confusion [C, C] list, feature_dim, train_points).
     """
     opt = dict(PROBE_DEFAULTS, **options)
     tick = progress or (lambda n: None)
     if backbone is not None:
         backbone = copy.deepcopy(backbone)
         recalibrate_batchnorm(backbone, train_scenes, grid_size)
+    num_classes = len(class_names)
     xs, ys = [], []
-    train_counts = np.zeros(NUM_CLASSES, np.int64)
+    train_counts = np.zeros(num_classes, np.int64)
     for scene in train_scenes:
         feat, keep, _ = scene_features(backbone, scene, grid_size)
-        label = np.asarray(scene["segment20"])
-        train_counts += np.bincount(label[label != IGNORE_INDEX], minlength=NUM_CLASSES)
+        label = np.asarray(scene["label"])
+        train_counts += np.bincount(label[label != IGNORE_INDEX], minlength=num_classes)
         y = label[keep]
         valid = y != IGNORE_INDEX
         xs.append(feat[torch.from_numpy(valid)])
@@ -176,22 +179,22 @@ def linear_probe(backbone, train_scenes, val_scenes, grid_size, seed=0, progress
         sel = torch.from_numpy(np.sort(rng.choice(len(x), opt["max_train_points"], replace=False)))
         x, y = x[sel], y[sel]
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
-    head = _fit_linear((x - mean) / std, y, seed, opt["iters"], opt["weight_decay"])
+    head = _fit_linear((x - mean) / std, y, num_classes, seed, opt["iters"], opt["weight_decay"])
 
-    conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    conf = np.zeros((num_classes, num_classes), np.int64)
     with torch.no_grad():
         for scene in val_scenes:
             feat, _, inverse = scene_features(backbone, scene, grid_size)
             pred = head((feat - mean) / std).argmax(1).numpy()[inverse]
-            conf += confusion_matrix(pred, scene["segment20"])
+            conf += confusion_matrix(pred, scene["label"], num_classes)
             tick(1)
     iou, miou = iou_from_confusion(conf)
     groups = frequency_groups(train_counts)
     return dict(
         miou=miou,
-        iou={name: (None if np.isnan(v) else float(v)) for name, v in zip(CLASS_NAMES, iou)},
+        iou={name: (None if np.isnan(v) else float(v)) for name, v in zip(class_names, iou)},
         groups=group_iou(iou, groups),
-        group_classes={g: [CLASS_NAMES[c] for c in ids] for g, ids in groups.items()},
+        group_classes={g: [class_names[c] for c in ids] for g, ids in groups.items()},
         confusion=conf.tolist(),
         feature_dim=int(x.shape[1]),
         train_points=int(len(x)),

@@ -21,8 +21,6 @@ import numpy as np
 import torch
 
 from ..core.prototype_usage import prototype_counts
-from ..data import CLASS_NAMES
-from ..data.scannet_taxonomy import STUFF
 from ..io.atomic import atomic_write
 from .probe import scene_features
 
@@ -65,7 +63,7 @@ def prototype_palette(num_prototypes, seed=0):
     return rng.integers(30, 256, size=(num_prototypes, 3)).astype(np.uint8)
 
 
-def write_ply(path, coord, color):
+def write_ply(path, coord, color, opener=atomic_write):
     """ASCII PLY with float x, y, z and uchar red, green, blue per vertex."""
     coord = np.asarray(coord, np.float32)
     color = np.asarray(color, np.uint8)
@@ -76,7 +74,7 @@ def write_ply(path, coord, color):
         "property float x", "property float y", "property float z",
         "property uchar red", "property uchar green", "property uchar blue", "end_header",
     ])
-    with atomic_write(path) as f:
+    with opener(path, "w") as f:
         f.write(header + "\n")
         for (x, y, z), (r, g, b) in zip(coord.tolist(), color.tolist()):
             f.write(f"{x:.4f} {y:.4f} {z:.4f} {r} {g} {b}\n")
@@ -91,14 +89,14 @@ def _pyplot():
     return plt
 
 
-def _save_figure(plt, fig, path):
+def _save_figure(plt, fig, path, opener):
     fig.tight_layout()
-    with atomic_write(path, "wb") as f:
+    with opener(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
 
-def plot_prototype_usage(path, usages, priors):
+def plot_prototype_usage(path, usages, priors, opener):
     """``usages`` {label: [K] usage}; ``priors`` {alpha: [K] Zipf prior}; sorted usage vs the
     priors the runs used, log-log."""
     plt = _pyplot()
@@ -116,7 +114,7 @@ def plot_prototype_usage(path, usages, priors):
     ax.set_ylabel("share of validation points")
     ax.set_title("Teacher prototype usage (sorted) vs prior")
     ax.legend(fontsize=8)
-    _save_figure(plt, fig, path)
+    _save_figure(plt, fig, path, opener)
 
 
 # the collapse signals DOS-v1m1 returns each step (see ZipfSinkhornHook): target softmaps
@@ -125,7 +123,7 @@ COLLAPSE_SIGNALS = (("target_entropy", "target entropy / log N", "-"),
                     ("teacher_spread", "teacher cosine spread", "--"))
 
 
-def plot_training_curves(path, histories):
+def plot_training_curves(path, histories, opener):
     """``histories`` {label: list of per-step dicts}: loss terms, effective prototypes and the
     collapse signals."""
     plt = _pyplot()
@@ -158,7 +156,7 @@ def plot_training_curves(path, histories):
     axes[2].set_xlabel("step")
     axes[2].set_title("Collapse signals (entropy -> 1 and spread -> 0: collapse)")
     axes[2].legend(fontsize=7)
-    _save_figure(plt, fig, path)
+    _save_figure(plt, fig, path, opener)
 
 
 # ----- report.md -------------------------------------------------------------------------------
@@ -176,13 +174,14 @@ def results_table(results):
     return "\n".join(lines)
 
 
-def good_classes(iou, threshold=0.2):
-    """Classes other than wall, floor and ceiling (``STUFF``) whose IoU ({class: IoU or None})
-    reaches ``threshold``, in class order: what a probe learned beyond the room's structure."""
-    return [c for c, v in iou.items() if c not in STUFF and v is not None and v >= threshold]
+def good_classes(iou, structure, threshold=0.2):
+    """Classes other than the room's own (``structure``: wall, floor, ceiling) whose IoU
+    ({class: IoU or None}) reaches ``threshold``, in class order: what a probe learned beyond
+    the room's structure."""
+    return [c for c, v in iou.items() if c not in structure and v is not None and v >= threshold]
 
 
-def comparison_lines(results, main, baselines):
+def comparison_lines(results, main, baselines, structure):
     """One line per comparison the demo exists to show: ``main`` against each of ``baselines``
     and against every other (ablation) row (mIoU points; positive: ``main`` ahead), from the
     numbers of this run."""
@@ -193,8 +192,8 @@ def comparison_lines(results, main, baselines):
             continue
         kind = "baseline" if name in baselines else "ablation"
         lines.append(f"- {main} vs {name} ({kind}): {100 * (ref - r['miou']):+.1f} mIoU")
-    good = good_classes(results[main]["iou"])
-    lines.append(f"- {main}: {len(good)} classes other than wall and floor at IoU >= 20"
+    good = good_classes(results[main]["iou"], structure)
+    lines.append(f"- {main}: {len(good)} classes other than {', '.join(structure)} at IoU >= 20"
                  + (f" ({', '.join(good)})" if good else ""))
     return lines + [""]
 
@@ -202,7 +201,7 @@ def comparison_lines(results, main, baselines):
 def per_class_table(results):
     names = list(results)
     lines = ["| class | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for c in CLASS_NAMES:
+    for c in next(iter(results.values()))["iou"]:
         vals = [results[n]["iou"].get(c) for n in names]
         if all(v is None for v in vals):
             continue
@@ -211,7 +210,7 @@ def per_class_table(results):
 
 
 def write_report(out_dir, results, main, baselines, settings, timings, histories, usages, priors,
-                 ply_scene):
+                 ply_scene, data, opener=atomic_write):
     """Write the report folder; returns the path of report.md.
 
     Args:
@@ -224,15 +223,17 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
         usages: {label: [K] teacher usage on the validation scenes}.
         priors: {label: [K] Zipf prior of the run at its last step}.
         ply_scene: (coord [N, 3], prototype [N]) of the scene to colour (``main``'s teacher).
+        data: dict(description: what the scenes are, classes: the class set's name,
+            structure: the classes that are the room itself).
+        opener: ``opener(path, mode)`` opens a file for an atomic write.
     """
-    os.makedirs(out_dir, exist_ok=True)
     alphas = {label: h[-1]["zipf_alpha"] for label, h in histories.items()}
     plot_prototype_usage(os.path.join(out_dir, "prototype_usage.png"), usages,
-                         {alphas[label]: prior for label, prior in priors.items()})
-    plot_training_curves(os.path.join(out_dir, "training_curves.png"), histories)
+                         {alphas[label]: prior for label, prior in priors.items()}, opener)
+    plot_training_curves(os.path.join(out_dir, "training_curves.png"), histories, opener)
     coord, proto = ply_scene
     write_ply(os.path.join(out_dir, "scene_prototypes.ply"), coord,
-              prototype_palette(len(priors[main]))[proto])
+              prototype_palette(len(priors[main]))[proto], opener)
 
     final = {label: {k: h[-1][k] for k in ("loss", "effective_prototypes", "prior_effective",
                                               "kl_to_prior", "top_mass", "target_entropy",
@@ -243,15 +244,15 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
                  for label, u in usages.items()}
     metrics = dict(results=results, settings=settings, timings=timings,
                    final_training_stats=final, validation_usage=val_usage)
-    with atomic_write(os.path.join(out_dir, "metrics.json")) as f:
+    with opener(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
 
     groups = next(iter(results.values()))["group_classes"]
     lines = [
         "# DOS CPU demo report",
         "",
-        "Linear probe (frozen per-point features, one linear layer) on synthetic ScanNet-like "
-        "scenes: mIoU over the ScanNet20 classes present in the validation scenes, and mean IoU "
+        f"Linear probe (frozen per-point features, one linear layer) on {data['description']}: "
+        f"mIoU over the {data['classes']} classes present in the validation scenes, and mean IoU "
         "over head / common / tail classes (training point frequency split into thirds). "
         "All pretrained methods have the same budget, data, seed and initialisation; the raw "
         "input row probes the backbones' own input channels (centred coordinates, colour, "
@@ -260,7 +261,7 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
         "",
         results_table(results),
         "",
-        *comparison_lines(results, main, baselines),
+        *comparison_lines(results, main, baselines, data["structure"]),
         "Class groups: " + "; ".join(f"**{g}**: {', '.join(c)}" for g, c in groups.items()),
         "",
         "## Per-class IoU (%)",
@@ -289,6 +290,6 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
               "(a validation scene coloured by each point's strongest teacher prototype, "
               f"{main}), `metrics.json`.", ""]
     path = os.path.join(out_dir, "report.md")
-    with atomic_write(path) as f:
+    with opener(path, "w") as f:
         f.write("\n".join(lines))
     return path

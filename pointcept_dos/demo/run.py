@@ -1,13 +1,17 @@
-"""The demo's orchestration: synthetic scenes -> DOS and its ablations pretrained on one budget
--> linear probes beside the raw input and a random initialisation -> report folder. ``pointcept-dos demo`` (``pointcept_dos.cli``) calls :func:`run_demo`.
+"""The demo's orchestration: scenes (synthetic, or the user's with ``--data``) -> DOS and its
+ablations pretrained on one budget -> linear probes beside the raw input and a random
+initialisation -> report folder. ``pointcept-dos demo`` (``pointcept_dos.cli``) calls
+:func:`run_demo`.
 
-Jobs (a pretraining run, a probe) run in worker processes, one per core: one process per core
-scales better on CPU than intra-op threads.
+Everything the command line can check is checked before the first byte is written
+(:func:`check_args`, then the output folder's path and, with ``--data``, every file of the
+dataset). The output folder is then claimed (``output_folder``: one demo at a time; a new or
+empty folder, or an earlier run with the same settings, which is resumed): a rerun of an
+interrupted command reuses the scenes, resumes the pretraining runs from their last checkpoint
+and ends with the result of an uninterrupted run. The probes and the report are computed again.
 
-The output folder is claimed first (``output_folder``: a new or empty folder, or an earlier run
-with the same settings, which is resumed); a rerun of an interrupted command reuses the
-scenes, resumes the pretraining runs from their last checkpoint and ends with the result of
-an uninterrupted run. The probes and the report are computed again.
+Jobs (a pretraining run, a probe) run in worker processes, one per core (one process per core
+scales better on CPU than intra-op threads); a worker ends itself when the demo's process dies.
 """
 
 import os
@@ -27,6 +31,7 @@ RUNS = {
 MAIN_RUN = "dos"
 RAW_INPUT = "raw input (9 channels)"
 RANDOM_INIT = "random init"
+REPORT_DIR = "report"
 
 # demo presets: the default about 9 minutes on 2 CPU cores, --quick about one (bench/README.md,
 # "Representation quality")
@@ -36,6 +41,12 @@ PRESETS = dict(
     quick=dict(train_scenes=6, val_scenes=2, probe_train_scenes=4, steps=20, max_points=1500,
                probe_iters=100, probe_points=20_000, precise_bn_scenes=2),
 )
+MAX_STEPS = 100_000  # about a day on 2 CPU cores: more is a typo, not a demo
+MAX_SEED = 2**32 - 1
+
+
+class DemoArgumentError(ValueError):
+    """A command-line value the demo cannot run with (exit code 2): the value and why."""
 
 
 def run_label(model_cfg):
@@ -56,38 +67,54 @@ def _log(msg):
     print(f"[pointcept-dos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def _end_with_parent(parent):
+    """In a worker: end this process as soon as the demo's process `parent` is gone (a killed
+    demo must not leave workers writing into its folder)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _task(name, kw):
     """One demo job (run in this process or a worker): "pretrain" or "probe"."""
     import torch
 
-    from .output_folder import load_split
+    from .output_folder import OutputFolder
+    from .scene_source import load_split
 
     torch.set_num_threads(kw["threads"])
     if name == "pretrain":
         from .pretrain import pretrain
 
-        scenes = load_split(kw["data_root"], "train", kw["scenes"])
+        scenes = load_split(kw["source"], "train")
         r = pretrain(scenes, kw["out_dir"], kw["model_cfg"], seed=kw["seed"], log=_log,
-                     position=kw["position"], **kw["train"])
+                     position=kw["position"], files=OutputFolder(kw["out"]), **kw["train"])
         return dict(history=r["history"], checkpoint=r["checkpoint"], seconds=r["seconds"],
                     resumed_from=r["resumed_from"])
     if name == "probe":
         from tqdm import tqdm
 
+        from ..data.pointcept_layout import LAYOUTS
         from .pretrain import build_model
         from .probe import linear_probe
 
-        train = load_split(kw["data_root"], "train", kw["scenes"])[: kw["probe_train_scenes"]]
-        val = load_split(kw["data_root"], "val", kw["scenes"])
+        train = load_split(kw["source"], "train", labels=True)[: kw["probe_train_scenes"]]
+        val = load_split(kw["source"], "val", labels=True)
         if kw["label"] == RAW_INPUT:
             backbone = None  # the probe reads the backbone's input channels themselves
         elif kw["checkpoint"] is None:
             backbone = build_model(kw["model_cfg"], kw["seed"]).teacher["backbone"]
         else:
             backbone = _load_model(kw["checkpoint"]).teacher["backbone"]
-        with tqdm(total=2 * len(train) + len(val), desc=f"probe {kw['label']}", unit="scene",
+        with tqdm(total=len(train) + len(val), desc=f"probe {kw['label']}", unit="scene",
                   position=kw["position"], dynamic_ncols=True) as bar:
-            return linear_probe(backbone, train, val, kw["grid_size"], seed=kw["seed"],
+            return linear_probe(backbone, train, val, kw["grid_size"],
+                                LAYOUTS[kw["source"]["layout"]].class_names, seed=kw["seed"],
                                 progress=bar.update, iters=kw["iters"],
                                 max_train_points=kw["max_train_points"])
     raise ValueError(name)
@@ -106,7 +133,7 @@ def _run_tasks(pretrain_tasks, probe_tasks, probe_of, jobs):
         return runs, [_task(*t) for t in probe_tasks] + [_task(*probe_of(i, r)) for i, r in enumerate(runs)]
     import multiprocessing as mp
 
-    with mp.get_context("spawn").Pool(jobs) as pool:
+    with mp.get_context("spawn").Pool(jobs, initializer=_end_with_parent, initargs=(os.getpid(),)) as pool:
         run_probes = [None] * len(pretrain_tasks)
 
         def queue_probe(i):
@@ -132,9 +159,42 @@ def _load_model(checkpoint):
     return model.eval()
 
 
-def demo_settings(args):
+def check_args(args):
+    """Every value of the command line that can be judged without writing: DemoArgumentError
+    naming the option, the value and what was expected."""
+    from .pretrain import BACKBONES
+
+    if args.backbone not in BACKBONES:
+        raise DemoArgumentError(f"--backbone: {args.backbone!r} is not a demo backbone; expected one "
+                                f"of {', '.join(sorted(BACKBONES))}")
+    if args.backbone != "DOS-SpUNet-lite":  # Pointcept's: it must import and know the name
+        try:
+            from pointcept.models.builder import MODELS
+        except ImportError as err:
+            raise DemoArgumentError(f"--backbone {args.backbone} is Pointcept's, and Pointcept does not "
+                                    f"import ({err}); put a Pointcept checkout on PYTHONPATH, or use "
+                                    "DOS-SpUNet-lite, which runs without it") from None
+        if MODELS.get(args.backbone) is None:
+            raise DemoArgumentError(f"--backbone {args.backbone}: not in this Pointcept's MODELS registry")
+    if args.seed > MAX_SEED:
+        raise DemoArgumentError(f"--seed: expected an integer in [0, {MAX_SEED}], got {args.seed}")
+    if args.steps is not None and args.steps > MAX_STEPS:
+        raise DemoArgumentError(f"--steps: expected at most {MAX_STEPS} (about a day on 2 CPU cores), "
+                                f"got {args.steps}")
+    cores = os.cpu_count() or 1
+    if args.threads is not None and args.threads > cores:
+        raise DemoArgumentError(f"--threads: expected at most this machine's {cores} cores, got "
+                                f"{args.threads} (more threads than cores only slow a CPU run down)")
+    unknown = [r for r in args.runs or () if r not in RUNS]
+    if unknown or (args.runs is not None and MAIN_RUN not in args.runs):
+        raise DemoArgumentError(f"--runs: expected {MAIN_RUN} and any of {', '.join(r for r in RUNS if r != MAIN_RUN)}, "
+                                f"got {', '.join(args.runs)}")
+
+
+def demo_settings(args, data=None):
     """(preset, settings): the resolved preset, and the settings that make two runs the same run
-    (the threads do not: they change the speed, not the result)."""
+    (the threads do not: they change the speed, not the result). `data`: the identity of a
+    user's dataset (None for the synthetic scenes)."""
     from .pretrain import TRAIN_DEFAULTS
 
     preset = dict(PRESETS["quick" if args.quick else "default"])
@@ -143,39 +203,112 @@ def demo_settings(args):
     settings = dict(backbone=args.backbone, seed=args.seed,
                     preset="quick" if args.quick else "default",
                     grid_size=TRAIN_DEFAULTS["grid_size"], **preset)
+    if args.runs is not None:
+        settings["runs"] = [r for r in RUNS if r in args.runs]
+    if data is not None:
+        settings["data"] = data
     return preset, settings
 
 
-def _class_summary(scenes):
-    """{class name: points} over ``scenes`` (segment20), most frequent first."""
+def _class_summary(scenes, class_names):
+    """{class name: points} over ``scenes`` (their labels), most frequent first."""
     import numpy as np
 
-    from ..data import CLASS_NAMES, class_histogram
+    counts = np.zeros(len(class_names), np.int64)
+    for s in scenes:
+        counts += np.bincount(s["label"][s["label"] >= 0], minlength=len(class_names))
+    return sorted(zip(class_names, counts.tolist()), key=lambda kv: -kv[1])
 
-    counts = np.sum([class_histogram(s["segment20"]) for s in scenes], axis=0)
-    return sorted(zip(CLASS_NAMES, counts.tolist()), key=lambda kv: -kv[1])
+
+def _synthetic_scenes(folder, preset, seed):
+    """The synthetic scenes in OUT/data/scannet, written once (through the output folder, so
+    only the demo's own files are ever replaced); -> their source. A scene file found as
+    recorded is reused; a missing one is generated again and must have the recorded bytes."""
+    import hashlib
+    import io
+
+    import numpy as np
+
+    from ..synthetic import ASSETS, scannet_layout_names, scannet_layout_scenes
+    from .scene_source import SYNTHETIC_DATA, synthetic_source
+
+    counts = dict(train=preset["train_scenes"], val=preset["val_scenes"])
+    names = scannet_layout_names(counts)
+    rels = [f"{split}/{name}/{key}.npy" for split, name in names for key in ASSETS]
+    recorded = folder.manifest()["files"]
+    recorded = {rel: recorded.get(f"{SYNTHETIC_DATA}/{rel}") for rel in rels}
+    if not all(recorded.values()) or folder.conflicts([f"{SYNTHETIC_DATA}/{rel}" for rel in rels],
+                                                      folder.manifest()):
+        for split, name, scene in scannet_layout_scenes(counts, seed):
+            for key in ASSETS:
+                rel = f"{split}/{name}/{key}.npy"
+                buffer = io.BytesIO()
+                np.save(buffer, scene[key])
+                digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+                if recorded[rel] is not None and os.path.isfile(folder.path(f"{SYNTHETIC_DATA}/{rel}")):
+                    if digest != recorded[rel]:
+                        raise RuntimeError(
+                            f"the scenes generated again for {folder.root} differ from those its "
+                            "manifest records: scene generation is not deterministic on this "
+                            "machine; rerun with --overwrite")
+                    continue
+                with folder.write(f"{SYNTHETIC_DATA}/{rel}", "wb") as f:
+                    f.write(buffer.getvalue())
+                recorded[rel] = digest
+    return synthetic_source(folder.path(SYNTHETIC_DATA), names, recorded)
+
+
+def _plan(runs, preset, data):
+    """'/'-paths of every file the run writes in OUT (besides its manifest)."""
+    from ..synthetic import ASSETS, scannet_layout_names
+    from .pretrain import RUN_FILES
+    from .report import REPORT_FILES
+    from .scene_source import SYNTHETIC_DATA
+
+    plan = [f"{run}/{name}" for run in runs for name in RUN_FILES]
+    plan += [f"{REPORT_DIR}/{name}" for name in REPORT_FILES]
+    if data is None:
+        names = scannet_layout_names(dict(train=preset["train_scenes"], val=preset["val_scenes"]))
+        plan += [f"{SYNTHETIC_DATA}/{split}/{name}/{key}.npy" for split, name in names for key in ASSETS]
+    return plan
 
 
 def run_demo(args):
-    """``pointcept-dos demo``: returns the exit code. Raises OutputFolderError (nothing
-    written) when ``args.out`` may not be written."""
+    """``pointcept-dos demo``: returns the exit code. Raises DemoArgumentError or
+    OutputFolderError (before anything is written) or DatasetError (``--data``)."""
+    from .output_folder import OutputFolder, check_out_path
+    from .scene_source import dataset_source, fingerprint
+
+    check_args(args)
+    out = os.path.abspath(args.out)
+    check_out_path(out)
+    source = data = None
+    if args.data is not None:
+        _log(f"reading and checking the dataset in {os.path.abspath(args.data)}")
+        source = dataset_source(os.path.abspath(args.data), args.max_scenes, args.max_points, args.seed)
+        data = dict(layout=source["layout"], fingerprint=fingerprint(source),
+                    max_scenes=args.max_scenes, max_points=args.max_points)
+    preset, identity = demo_settings(args, data)
+    runs_to_do = identity.get("runs", list(RUNS))
+    folder = OutputFolder(out)
+    state = folder.claim(identity, _plan(runs_to_do, preset, data), overwrite=args.overwrite,
+                         data=None if source is None else dict(root=source["root"], files=source["files"]))
+    try:
+        return _run_claimed(args, folder, state, source, preset, identity, runs_to_do)
+    finally:
+        folder.release()
+
+
+def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
+    """`run_demo` once OUT is claimed: scenes, pretraining and probes, report."""
     import torch
 
-    from ..data import CLASS_NAMES
-    from ..synthetic import write_scannet_layout
-    from .output_folder import (
-        DATA_ROOT,
-        REPORT_DIR,
-        ensure_scenes,
-        load_split,
-        prepare_output_folder,
-    )
+    from ..data.pointcept_layout import LAYOUTS
     from .pretrain import TRAIN_DEFAULTS, model_config
     from .report import teacher_assignments, usage_on_scenes, write_report
+    from .scene_source import load_split
 
-    preset, identity = demo_settings(args)
-    out = os.path.abspath(args.out)
-    state, manifest = prepare_output_folder(out, identity, list(RUNS), overwrite=args.overwrite)
+    out = folder.root
     threads = args.threads or min(2, os.cpu_count() or 1)
     torch.set_num_threads(1 if threads >= 2 else threads)
     grid_size = TRAIN_DEFAULTS["grid_size"]
@@ -187,46 +320,46 @@ def run_demo(args):
         _log(f"{out} holds an earlier run with the same settings: reusing what it finished, "
              "resuming the rest")
 
-    # 1. data, in Pointcept's ScanNet layout
+    # 1. data: synthetic scenes in Pointcept's ScanNet layout, or the user's dataset
     t = time.time()
-    data_root = os.path.join(out, DATA_ROOT)
-    scenes = ensure_scenes(out, manifest, lambda folder: write_scannet_layout(
-        folder, num_scenes=dict(train=preset["train_scenes"], val=preset["val_scenes"]),
-        seed=args.seed))
-    train, val = load_split(data_root, "train", scenes), load_split(data_root, "val", scenes)
-    timings["synthetic scenes"] = time.time() - t
-    top = _class_summary(train + val)
+    if source is None:
+        source = _synthetic_scenes(folder, preset, args.seed)
+        description = "synthetic ScanNet-like scenes"
+    else:
+        description = f"{source['layout']} scenes of {source['root']}"
+    layout = LAYOUTS[source["layout"]]
+    train, val = load_split(source, "train", labels=True), load_split(source, "val", labels=True)
+    timings["scenes"] = time.time() - t
+    top = _class_summary(train + val, layout.class_names)
     _log(f"{len(train)} train + {len(val)} val scenes "
-         f"({sum(len(s['coord']) for s in train + val)} points) in {data_root}")
+         f"({sum(len(s['coord']) for s in train + val)} points) in {source['root']}")
     present = [k for k, v in top if v > 0]
     counts = dict(top)
-    _log(f"{len(present)} of {len(CLASS_NAMES)} classes present; most frequent "
+    _log(f"{len(present)} of {len(layout.class_names)} classes present; most frequent "
          + ", ".join(f"{k} ({v})" for k, v in top[:3]) + "; rarest "
          + ", ".join(f"{k} ({counts[k]})" for k in present[-3:]))
 
     # 2. pretraining of DOS and its ablations (same budget and seed), and 3. linear probes of
     # the raw input, random init and every pretrained teacher. With 2+ threads the jobs go to
-    # two processes of threads // 2 torch threads each (one process per core scales better on
-    # CPU than intra-op threads); a run's probe starts when the run ends.
+    # two processes of threads // 2 torch threads each; a run's probe starts when the run ends.
     train_opts = dict(steps=preset["steps"], grid_size=grid_size, max_points=preset["max_points"],
                       precise_bn_scenes=preset["precise_bn_scenes"])
     jobs = 2 if threads >= 2 else 1
     per_job = max(1, threads // jobs)
-    model_cfgs = {folder: model_config(args.backbone, **overrides) for folder, overrides in RUNS.items()}
-    labels = {folder: run_label(cfg) for folder, cfg in model_cfgs.items()}
+    model_cfgs = {run: model_config(args.backbone, **RUNS[run]) for run in runs_to_do}
+    labels = {run: run_label(cfg) for run, cfg in model_cfgs.items()}
     _log(f"pretraining {', '.join(labels.values())}: {preset['steps']} steps each, "
          f"{preset['max_points']} points per view, 2 scenes x 2 views per step; {jobs} "
          f"process(es) x {per_job} thread(s); linear probes on {preset['probe_train_scenes']} "
          f"train scenes, evaluated on {len(val)} val scenes")
     t = time.time()
     pretrain_tasks = [
-        ("pretrain", dict(data_root=data_root, scenes=scenes, out_dir=os.path.join(out, folder),
-                          model_cfg=model_cfgs[folder], seed=args.seed,
-                          threads=per_job, position=i % jobs, train=train_opts))
-        for i, folder in enumerate(RUNS)
+        ("pretrain", dict(source=source, out=out, out_dir=os.path.join(out, run),
+                          model_cfg=model_cfgs[run], seed=args.seed, threads=per_job,
+                          position=i % jobs, train=train_opts))
+        for i, run in enumerate(runs_to_do)
     ]
-    probe_opts = dict(data_root=data_root, scenes=scenes,
-                      probe_train_scenes=preset["probe_train_scenes"],
+    probe_opts = dict(source=source, probe_train_scenes=preset["probe_train_scenes"],
                       grid_size=grid_size, seed=args.seed, threads=per_job,
                       iters=preset["probe_iters"], max_train_points=preset["probe_points"])
     baseline_probes = [("probe", dict(probe_opts, label=label, checkpoint=None,
@@ -238,7 +371,7 @@ def run_demo(args):
                               checkpoint=run["checkpoint"], model_cfg=None, position=i % jobs))
 
     run_results, probe_results = _run_tasks(pretrain_tasks, baseline_probes, run_probe, jobs)
-    runs = {labels[folder]: r for folder, r in zip(RUNS, run_results)}
+    runs = {labels[run]: r for run, r in zip(runs_to_do, run_results)}
     main = labels[MAIN_RUN]
     timings["pretrain and probes"] = time.time() - t
     for label, r in runs.items():
@@ -259,7 +392,7 @@ def run_demo(args):
     timings["total"] = time.time() - start
     first, last = runs[main]["history"][0], runs[main]["history"][-1]
     settings = dict(
-        backbone=args.backbone, seed=args.seed, preset=identity["preset"],
+        backbone=args.backbone, seed=args.seed, preset=identity["preset"], data=description,
         train_scenes=len(train), val_scenes=len(val), probe_train_scenes=preset["probe_train_scenes"],
         steps=preset["steps"], grid_size_m=grid_size, points_per_view=preset["max_points"],
         scenes_per_step=TRAIN_DEFAULTS["scenes_per_batch"], lr=TRAIN_DEFAULTS["lr"],
@@ -270,8 +403,7 @@ def run_demo(args):
         **{name: f"{first[name]:.3g} -> {last[name]:.4g}"
            for name in ("teacher_temp", "momentum", "zipf_alpha")},
         student_temp=f"{main_model.params.student_temp:g}",
-        threads=threads, data_root=data_root,
-        checkpoints=", ".join(r["checkpoint"] for r in runs.values()),
+        threads=threads, checkpoints=", ".join(r["checkpoint"] for r in runs.values()),
         resumed=", ".join(f"{label} at step {r['resumed_from']}" for label, r in runs.items()
                           if r["resumed_from"]) or "no",
     )
@@ -279,6 +411,9 @@ def run_demo(args):
         os.path.join(out, REPORT_DIR), results, main, (RAW_INPUT, RANDOM_INIT), settings,
         timings, {label: r["history"] for label, r in runs.items()}, usages,
         {label: m.params.prior.numpy() for label, m in models.items()}, ply_scene,
+        dict(description=description, classes=f"{layout.name} ({len(layout.class_names)})",
+             structure=layout.structure),
+        opener=folder.write,
     )
     _log(f"done in {timings['total']:.0f} s; report: {path}")
     with open(path) as f:

@@ -44,7 +44,10 @@ def _read(path, digest=None):
         raise DatasetError(f"{path} changed since this run started (SHA-256 differs from its "
                            "manifest): a run reads the data it started with; restore the file or "
                            "start a new run in another --out")
-    return np.load(io.BytesIO(data), allow_pickle=False), found
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False), found
+    except ValueError as err:  # an object array (a pickle) or no .npy at all
+        raise DatasetError(f"{path}: not a .npy file of plain numbers ({err})") from None
 
 
 def dataset_source(root, max_scenes=None, max_points=None, seed=0):

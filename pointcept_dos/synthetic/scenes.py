@@ -19,7 +19,8 @@ from .primitives import SceneBuilder, inside_solids, shade_colors, visible_from
 from .room_layout import ROOM_TYPE_WEIGHTS, ROOM_TYPES, Layout, Room, add_openings, \
     add_structure, furnish
 
-__all__ = ["ROOM_TYPES", "generate_scene", "write_scannet_layout"]
+__all__ = ["ASSETS", "ROOM_TYPES", "generate_scene", "scannet_layout_names", "scannet_layout_scenes",
+           "write_scannet_layout"]
 
 ASSETS = ("coord", "color", "normal", "segment20", "segment200", "instance")
 
@@ -130,50 +131,49 @@ def generate_scene(seed, return_meta=False, **options):
     return out
 
 
+def scannet_layout_scenes(num_scenes=None, seed=0, **options):
+    """The scenes of a synthetic ScanNet layout, one at a time: yields (split, name, scene)
+    with names ``scene%04d_00`` numbered across splits and scene k generated from the seed
+    derived from (seed, k). ``num_scenes`` {split: count}, default ``{"train": 24, "val": 6}``;
+    ``options`` go to :func:`generate_scene`."""
+    for k, (split, name) in enumerate(scannet_layout_names(num_scenes)):
+        scene_seed = int(np.random.SeedSequence([int(seed), k]).generate_state(1)[0])
+        yield split, name, generate_scene(scene_seed, **options)
+
+
+def scannet_layout_names(num_scenes=None):
+    """[(split, scene name)] of a synthetic layout of ``num_scenes`` {split: count}, in order."""
+    counts = {"train": 24, "val": 6} if num_scenes is None else num_scenes
+    splits = [split for split, n in counts.items() for _ in range(int(n))]
+    return [(split, "scene%04d_00" % k) for k, split in enumerate(splits)]
+
+
 def write_scannet_layout(root, num_scenes=None, seed=0, **options):
     """Write synthetic scenes as Pointcept's preprocessed ScanNet.
 
     Files: ``root/<split>/scene%04d_00/{coord,color,normal,segment20,segment200,instance}.npy``
-    (dtypes as :func:`generate_scene`), numbered across splits. Usable with Pointcept's
-    ``ScanNetDataset`` (``data_root=root``, num_classes=20) and ``ScanNet200Dataset``.
-
-    Args:
-        root: output directory.
-        num_scenes: {split: count}; default ``{"train": 24, "val": 6}``.
-        seed: base seed; scene k uses the seed derived from (seed, k).
-        **options: forwarded to :func:`generate_scene`.
+    (dtypes as :func:`generate_scene`; scenes as :func:`scannet_layout_scenes`). Usable with
+    Pointcept's ``ScanNetDataset`` (``data_root=root``, num_classes=20) and ``ScanNet200Dataset``.
 
     Returns:
         dict(splits={split: [scene names]}, points_per_scene={name: N},
         class_counts={class name: points} over all scenes (segment20),
         class_counts_per_split={split: [20] list}, ignored_points=int, total_points=int).
     """
-    if num_scenes is None:
-        num_scenes = {"train": 24, "val": 6}
     summary = dict(splits={}, points_per_scene={}, class_counts_per_split={})
-    total = np.zeros(len(CLASS_NAMES), np.int64)
     ignored = 0
-    k = 0
-    for split, n in num_scenes.items():
-        names = []
-        split_counts = np.zeros(len(CLASS_NAMES), np.int64)
-        for _ in range(int(n)):
-            scene_seed = int(np.random.SeedSequence([int(seed), k]).generate_state(1)[0])
-            scene = generate_scene(scene_seed, **options)
-            name = "scene%04d_00" % k
-            path = os.path.join(root, split, name)
-            os.makedirs(path, exist_ok=True)
-            for key in ASSETS:
-                np.save(os.path.join(path, key + ".npy"), scene[key])
-            h = class_histogram(scene["segment20"])
-            split_counts += h
-            ignored += int((scene["segment20"] == IGNORE_INDEX).sum())
-            summary["points_per_scene"][name] = int(len(scene["coord"]))
-            names.append(name)
-            k += 1
-        summary["splits"][split] = names
-        summary["class_counts_per_split"][split] = split_counts.tolist()
-        total += split_counts
+    for split, name, scene in scannet_layout_scenes(num_scenes, seed, **options):
+        path = os.path.join(root, split, name)
+        os.makedirs(path, exist_ok=True)
+        for key in ASSETS:
+            np.save(os.path.join(path, key + ".npy"), scene[key])
+        counts = summary["class_counts_per_split"].setdefault(split, np.zeros(len(CLASS_NAMES), np.int64))
+        counts += class_histogram(scene["segment20"])
+        ignored += int((scene["segment20"] == IGNORE_INDEX).sum())
+        summary["points_per_scene"][name] = int(len(scene["coord"]))
+        summary["splits"].setdefault(split, []).append(name)
+    total = sum(summary["class_counts_per_split"].values(), np.zeros(len(CLASS_NAMES), np.int64))
+    summary["class_counts_per_split"] = {k: v.tolist() for k, v in summary["class_counts_per_split"].items()}
     summary["class_counts"] = {c: int(v) for c, v in zip(CLASS_NAMES, total)}
     summary["ignored_points"] = ignored
     summary["total_points"] = int(total.sum()) + ignored

@@ -8,7 +8,6 @@ import pytest
 from pointcept_dos.cli import main
 
 
-
 @pytest.mark.parametrize("argv, words", [
     (["--steps", "0"], r"--steps: expected an integer >= 1, got 0"),
     (["--steps", "-1"], r"--steps: expected an integer >= 1, got -1"),
@@ -18,6 +17,8 @@ from pointcept_dos.cli import main
     (["--seed", "-1"], r"--seed: expected an integer >= 0, got -1"),
     (["--out", ""], r"--out: expected a folder path, got an empty string"),
     (["--out", "  "], r"--out: expected a folder path, got an empty string"),
+    (["--max-scenes", "3"], r"--max-scenes and --max-points cap a dataset given with --data"),
+    (["--data", "somewhere", "--max-points", "0"], r"--max-points: expected an integer >= 1, got 0"),
 ])
 def test_cli_arguments_are_checked_before_any_work(tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)  # the default --out (dos-demo) would land here

@@ -109,9 +109,12 @@ def test_absent_class_not_evaluated_and_groups():
 def test_good_classes_leave_out_the_structure_and_unevaluated_classes():
     from pointcept_dos.demo.report import good_classes
 
+    from pointcept_dos.data.pointcept_layout import LAYOUTS
+
+    structure = LAYOUTS["scannet"].structure
     iou = dict(wall=0.9, floor=0.95, chair=0.2, table=0.199, bed=None, sink=0.5)
-    assert good_classes(iou) == ["chair", "sink"]  # 0.2 counts, 0.199 does not
-    assert good_classes(iou, threshold=0.6) == []
+    assert good_classes(iou, structure) == ["chair", "sink"]  # 0.2 counts, 0.199 does not
+    assert good_classes(iou, structure, threshold=0.6) == []
 
 
 # ----- jobs -----------------------------------------------------------------------------------

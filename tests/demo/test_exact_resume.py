@@ -3,7 +3,6 @@ demo killed by SIGKILL mid-pretraining and run again ends as an uninterrupted on
 Pointcept trainer's resume is in integration/test_dos_pointcept.py.)"""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,17 +10,13 @@ import torch
 from pointcept_dos.data import IN_CHANNELS
 from pointcept_dos.synthetic import generate_scene
 from pointcept_dos.demo import pretrain as pretrain_module
-from pointcept_dos.demo.output_folder import (
-    DATA_ROOT,
-    MANIFEST_NAME,
-    load_split,
-)
+from pointcept_dos.demo.output_folder import MANIFEST_NAME
 from pointcept_dos.demo.pretrain import model_config, pretrain
 from pointcept_dos.demo.run import RUNS, run_label
+from pointcept_dos.demo.scene_source import SYNTHETIC_DATA, load_split, synthetic_source
 from pointcept_dos.io import read_checkpoint
 from pointcept_dos.models import DOSv1m1
-
-ROOT = Path(__file__).resolve().parents[2]
+from pointcept_dos.synthetic import scannet_layout_names
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +113,12 @@ def test_demo_killed_mid_pretraining_then_rerun_equals_uninterrupted(quick_demo,
     assert "dos/resume.pth" in at_kill and "dos/model_last.pth" not in at_kill
     assert "resuming at step" in rerun.stdout
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("resume.pth"))
-    assert not (out / ".staging").exists()
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    scenes = load_split(str(out / DATA_ROOT), "train", manifest["scenes"])
+    assert manifest["pending"] == []  # nothing left half-written
+    files = {rel[len(SYNTHETIC_DATA) + 1:]: sha for rel, sha in manifest["files"].items()
+             if rel.startswith(SYNTHETIC_DATA)}
+    source = synthetic_source(str(out / SYNTHETIC_DATA), scannet_layout_names(dict(train=6, val=2)), files)
+    scenes = load_split(source, "train")
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the demo's workers

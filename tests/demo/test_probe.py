@@ -16,7 +16,7 @@ def _coloured_scene(seed, n=3000):
     return dict(coord=rng.uniform(0, 3, (n, 3)).astype(np.float32),
                 color=np.clip(color, 0, 255).astype(np.uint8),
                 normal=np.tile(np.float32([0, 0, 1]), (n, 1)),
-                segment20=label.astype(np.int16))
+                label=label.astype(np.int16))
 
 
 def test_raw_input_probe_reads_the_input_channels():

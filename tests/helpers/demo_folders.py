@@ -7,11 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pointcept_dos.cli import build_parser
-from pointcept_dos.demo.output_folder import (
-    ensure_scenes,
-    prepare_output_folder,
-)
-from pointcept_dos.demo.run import RUNS, demo_settings
+from pointcept_dos.demo.run import PRESETS, RUNS, _plan, _synthetic_scenes, demo_settings
 
 RUN_DIRS = list(RUNS)
 
@@ -34,23 +30,30 @@ def quick_settings(*argv):
     return demo_settings(build_parser().parse_args(["demo", "--quick", *argv]))[1]
 
 
-def tiny_layout(folder, seed=0):
-    """A stand-in for write_scannet_layout: 2 train + 1 val scenes of 40 points."""
+def quick_plan():
+    return _plan(RUN_DIRS, PRESETS["quick"], None)
+
+
+def tiny_scenes(num_scenes=None, seed=0, points=40):
+    """A stand-in for synthetic.scannet_layout_scenes: scenes of `points` random points."""
+    from pointcept_dos.synthetic import scannet_layout_names
+
     rng = np.random.default_rng(seed)
-    for split, names in (("train", ["scene0000_00", "scene0001_00"]), ("val", ["scene0002_00"])):
-        for name in names:
-            scene = Path(folder) / split / name
-            scene.mkdir(parents=True)
-            np.save(scene / "coord.npy", rng.uniform(0, 3, (40, 3)).astype(np.float32))
-            np.save(scene / "color.npy", rng.integers(0, 256, (40, 3)).astype(np.uint8))
-            np.save(scene / "normal.npy", np.tile(np.float32([0, 0, 1]), (40, 1)))
-            np.save(scene / "segment20.npy", rng.integers(-1, 20, 40).astype(np.int32))
+    for split, name in scannet_layout_names(num_scenes):
+        yield split, name, dict(
+            coord=rng.uniform(0, 3, (points, 3)).astype(np.float32),
+            color=rng.integers(0, 256, (points, 3)).astype(np.uint8),
+            normal=np.tile(np.float32([0, 0, 1]), (points, 1)),
+            segment20=rng.integers(-1, 20, points).astype(np.int32),
+            segment200=np.zeros(points, np.int32), instance=np.zeros(points, np.int32))
 
 
-def demo_with_scenes(out, settings):
-    """A claimed output folder whose (tiny) scenes are written: (manifest, scene hashes)."""
-    state, manifest = prepare_output_folder(str(out), settings, RUN_DIRS)
-    assert state == "new"
-    return manifest, ensure_scenes(str(out), manifest, tiny_layout)
+def claim_with_scenes(out, settings, monkeypatch, seed=0):
+    """A claimed output folder (quick preset) whose tiny scenes are written: (folder, source)."""
+    from pointcept_dos import synthetic
+    from pointcept_dos.demo.output_folder import OutputFolder
 
-
+    monkeypatch.setattr(synthetic, "scannet_layout_scenes", lambda counts, s: tiny_scenes(counts, seed))
+    folder = OutputFolder(out)
+    folder.claim(settings, quick_plan())
+    return folder, _synthetic_scenes(folder, PRESETS["quick"], 0)

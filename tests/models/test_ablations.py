@@ -1,7 +1,6 @@
 """The paper's ablations as DOS-v1m1 config keys: student input (drop / mask token), objective
 (softmaps / per-point assignment), prior (zipf_alpha)."""
 
-import math
 
 import pytest
 import torch
@@ -9,7 +8,6 @@ import torch
 from dos_batches import tiny_model, two_view_batch
 from pointcept_dos.core.zipf_prior import zipf_prior
 from pointcept_dos.core.zipf_sinkhorn import sinkhorn_log_plan, zipf_sinkhorn
-from pointcept_dos.models.collapse_guard import softmap_entropy, teacher_spread
 from pointcept_dos.models.objectives import per_point_objective, softmap_objective
 
 VARIANTS = [
