@@ -8,6 +8,6 @@ Depends on the core, the backbones, `data` (grid sampling, input channels) and `
 """
 
 from .extract_features import backbone_point_features, extract_features
-from .load_backbone import DEFAULT_GRID_SIZE, load_dos_backbone
+from .load_backbone import load_dos_backbone
 
-__all__ = ["DEFAULT_GRID_SIZE", "backbone_point_features", "extract_features", "load_dos_backbone"]
+__all__ = ["backbone_point_features", "extract_features", "load_dos_backbone"]

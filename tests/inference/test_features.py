@@ -56,6 +56,9 @@ def test_features_round_trip(checkpoint, scene):
     from_model = extract_features(model, scene["coord"], scene["color"], scene["normal"],
                                   grid_size=0.05)
     np.testing.assert_allclose(from_model, feat, rtol=1e-4, atol=1e-5)
+    # the checkpoint's recorded 0.05 m grid is the one used; the 0.02 m one gives other features
+    at_002 = extract_features(path, scene["coord"], scene["color"], scene["normal"], grid_size=0.02)
+    assert np.abs(at_002 - feat).max() > 0.1 * (feat.max() - feat.min())
     # points sharing a voxel share features; colour and normals are optional
     bare = extract_features(path, scene["coord"])
     assert bare.shape == (n, width)
@@ -77,4 +80,15 @@ def test_clear_errors(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="backbone_cfg"):
         load_dos_backbone(str(bare))
     backbone = load_dos_backbone(str(bare), backbone_cfg=model_config()["backbone"])
-    assert backbone.dos_grid_size == 0.02
+    assert backbone.dos_grid_size is None  # not recorded: extract_features asks for it
+    with pytest.raises(ValueError, match=r"grid_size is required: a SpUNetLite backbone records no pretraining grid"):
+        extract_features(backbone, np.random.default_rng(0).uniform(0, 2, (50, 3)))
+
+
+def test_a_dos_model_needs_the_grid_it_was_trained_at(checkpoint, scene):
+    # the issue: extract_features(dos_model, ...) took 0.02 m for a model trained at 0.05 m,
+    # features off by up to 99% of their range; the model keeps no grid, so one must be given
+    _, model = checkpoint
+    with pytest.raises(ValueError, match=r"grid_size is required: a DOSv1m1 model records no pretraining "
+                                         r"grid; pass grid_size=<the grid it was pretrained at, in metres>"):
+        extract_features(model, scene["coord"], scene["color"], scene["normal"])
