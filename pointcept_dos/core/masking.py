@@ -26,12 +26,21 @@ def patch_ids(coord, offset, patch_size):
     scene_min = scene_min.scatter_reduce(
         0, batch[:, None].expand(-1, 3), coord, reduce="amin", include_self=True
     )
-    cell = torch.div(coord - scene_min[batch], patch_size, rounding_mode="floor").long()
-    if int(cell.max()) >= 1 << _CELL_BITS or num_scenes >= 1 << _SCENE_BITS:
+    cell = torch.div(coord - scene_min[batch], patch_size, rounding_mode="floor")
+    # checked before the cast to int64: a float beyond its range casts to a negative number
+    # (then a bincount error), and NaN / Inf fail the comparison
+    if not bool((cell < (1 << _CELL_BITS)).all()) or num_scenes >= 1 << _SCENE_BITS:
+        bad = ~torch.isfinite(coord).all(1)
+        if bool(bad.any()):
+            raise ValueError(
+                f"coord holds NaN or Inf in {int(bad.sum())} of {len(coord)} points (first at row "
+                f"{int(torch.nonzero(bad)[0, 0])}): expected finite coordinates in metres"
+            )
         raise ValueError(
             f"patch_size={patch_size} m cuts a scene into more than {1 << _CELL_BITS} patches "
             f"per axis (or the batch has over {1 << _SCENE_BITS} scenes): is coord in metres?"
         )
+    cell = cell.long()
     # one int64 key per point, scene in the high bits, so a 1-D unique sorts by scene; a
     # unique over [N, 4] rows costs several times more
     keys = batch << (3 * _CELL_BITS)

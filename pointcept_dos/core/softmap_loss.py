@@ -24,16 +24,25 @@ def scene_log_softmaps(logits, offset):
     )
 
 
+def _kl(student_logits, target, offset, num_scenes, dtype):
+    """The loss computed in `dtype` (see softmap_distillation_loss)."""
+    target = target.to(dtype)
+    log_student = scene_log_softmaps(student_logits.to(dtype), offset)
+    kl = torch.xlogy(target, target) - target * log_student
+    return kl.sum() / (num_scenes * student_logits.shape[1])
+
+
 def _check_values(student_logits, target, offset, loss):
     """NaN / Inf scores, NaN / Inf / negative targets (each makes `loss` non-finite), target
     columns not summing to 1 per scene: one pass over the target and one host sync when all is
-    well; the inputs are searched only on failure, for the message."""
+    well; the inputs are searched only on failure, for the message. Returns True when `loss`
+    is finite; False when the inputs are valid and the loss still is not (it overflowed)."""
     # a mat-vec per scene sums columns several times faster than index_add / sum(dim=0) on CPU
     sums = torch.stack([target.new_ones(end - start) @ target[start:end]
                         for start, end in offset_to_bounds(offset)])
     sums_ok = (((sums - 1).abs() <= _TARGET_SUM_TOLERANCE) | (sums == 0)).all()
     if bool(torch.isfinite(loss.detach()) & sums_ok):
-        return
+        return True
     bad_scores = int((~torch.isfinite(student_logits.detach())).sum())
     if bad_scores:
         raise ValueError(
@@ -54,7 +63,7 @@ def _check_values(student_logits, target, offset, loss):
             "expected each scene's column to sum to 1 (a softmap over its points, as "
             "zipf_sinkhorn returns) or to 0"
         )
-    raise FloatingPointError(f"softmap loss is {float(loss)} for finite inputs")
+    return False
 
 
 def softmap_distillation_loss(student_logits, target, offset):
@@ -68,11 +77,13 @@ def softmap_distillation_loss(student_logits, target, offset):
         offset: [B] int cumulative point counts per scene, shared by both.
     Returns:
         scalar loss (nats), differentiable w.r.t. `student_logits`; 0 iff the student's
-        softmaps equal the target.
+        softmaps equal the target. float32, or float64 for float64 scores and for finite
+        scores so far apart (~1e38) that float32 overflows on them.
     Raises:
         ValueError: naming the argument, for NaN / Inf student scores, NaN / Inf / negative
             targets, target columns that do not sum to 1 (or 0) per scene, a bad offset, or
             an offset with no non-empty scene.
+        FloatingPointError: finite scores whose loss overflows float64 too (~1e308 apart).
     """
     check_matrix("student_logits", student_logits)
     check_matrix("target", target, *student_logits.shape)
@@ -80,12 +91,22 @@ def softmap_distillation_loss(student_logits, target, offset):
     num_scenes = int((torch.diff(offset, prepend=offset.new_zeros(1)) > 0).sum())
     if num_scenes == 0:
         raise ValueError("offset describes no non-empty scene: nothing to distil")
-    target = target.detach().to(torch.float32)
-    log_student = scene_log_softmaps(student_logits.float(), offset)
-    kl = torch.xlogy(target, target) - target * log_student
-    loss = kl.sum() / (num_scenes * student_logits.shape[1])
-    _check_values(student_logits, target, offset, loss)
-    return loss
+    dtype = torch.float64 if student_logits.dtype == torch.float64 else torch.float32
+    target = target.detach().to(dtype)
+    loss = _kl(student_logits, target, offset, num_scenes, dtype)
+    if _check_values(student_logits, target, offset, loss):
+        return loss
+    # finite scores so far apart that log-softmax overflows (or gives 0 * -inf): float64 holds
+    # any float32 range; the gradient, softmax - target, is bounded whatever the scores
+    if dtype != torch.float64:
+        loss = _kl(student_logits, target, offset, num_scenes, torch.float64)
+        if bool(torch.isfinite(loss.detach())):
+            return loss
+    raise FloatingPointError(
+        f"softmap loss is {float(loss)} for finite inputs: student_logits span "
+        f"[{float(student_logits.min()):.3g}, {float(student_logits.max()):.3g}], beyond what "
+        f"{loss.dtype} can hold; expected scores divided by a temperature (|score| <= 1 / tau_S)"
+    )
 
 
 class SoftmapDistillationLoss(torch.nn.Module):

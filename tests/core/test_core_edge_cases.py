@@ -153,3 +153,73 @@ def test_numpy_scalars_pass_where_python_numbers_do():
     assert head(torch.randn(3, 4)).shape == (3, 6)
 
 
+
+
+def _reference_kl(student, target, offset):
+    """KL(target || softmax over each scene's points) by hand in float64, max-shifted sums."""
+    total, bounds = 0.0, zip([0] + offset.tolist()[:-1], offset.tolist())
+    for s, e in bounds:
+        x, t = student[s:e].double(), target[s:e].double()
+        top = x.max(0).values
+        log_q = x - (top + torch.log(torch.exp(x - top).sum(0)))
+        total += float((torch.xlogy(t, t) - torch.where(t > 0, t * log_q, 0.0)).sum())
+    return total / (len(offset) * student.shape[1])
+
+
+@pytest.mark.parametrize("dtype, spread, loss_dtype", [
+    (torch.float32, 3e38, torch.float64),  # float32 overflows: computed again in float64
+    (torch.float32, 1e36, torch.float32),
+    (torch.float64, 1e300, torch.float64),  # was cast to float32 (inf) before the loss
+])
+def test_loss_is_a_number_for_extreme_finite_scores(dtype, spread, loss_dtype):
+    # the issue: finite scores ~1e38 apart raised FloatingPointError (float32 overflow, 0 * -inf)
+    torch.manual_seed(2)
+    target = _scene_target(30, 6)
+    student = (torch.rand(30, 6, dtype=torch.float64) * 2 - 1).mul(spread).to(dtype).requires_grad_()
+    loss = softmap_distillation_loss(student, target, torch.tensor([30]))
+    assert loss.dtype == loss_dtype and torch.isfinite(loss)
+    reference = _reference_kl(student.detach(), target, torch.tensor([30]))
+    assert loss.item() == pytest.approx(reference, rel=1e-9 if loss_dtype == torch.float64 else 1e-5)
+    assert loss.item() > spread * 1e-3  # the student's softmaps are one-hot far from the target
+    loss.backward()
+    # d KL / d score = (student softmap - target) / (scenes * K): bounded whatever the scores
+    expected = (torch.softmax(student.detach().double(), 0) - target.double()) / 6
+    torch.testing.assert_close(student.grad.double(), expected, atol=1e-6, rtol=0)
+
+
+def test_loss_keeps_float32_for_ordinary_scores():
+    torch.manual_seed(3)
+    target = _scene_target(30, 6)
+    loss = softmap_distillation_loss(torch.randn(30, 6) / 0.1, target, torch.tensor([30]))
+    assert loss.dtype == torch.float32
+    assert softmap_distillation_loss(torch.randn(30, 6, dtype=torch.float16), target,
+                                     torch.tensor([30])).dtype == torch.float32
+
+
+def test_loss_beyond_float64_is_named():
+    student = torch.zeros(4, 2, dtype=torch.float64)
+    student[0], student[1] = 1.7e308, -1.7e308
+    target = torch.full((4, 2), 0.25, dtype=torch.float64)
+    with pytest.raises(FloatingPointError, match=r"softmap loss is inf for finite inputs: student_logits "
+                                                 r"span \[-1.7e\+308, 1.7e\+308\], beyond what torch.float64 can hold"):
+        softmap_distillation_loss(student, target, torch.tensor([4]))
+
+
+@pytest.mark.parametrize("case, words", [
+    ("nan", r"coord holds NaN or Inf in 1 of 200 points \(first at row 7\): expected finite coordinates"),
+    ("inf", r"coord holds NaN or Inf in 1 of 200 points \(first at row 7\)"),
+    ("-inf", r"coord holds NaN or Inf in 1 of 200 points \(first at row 7\)"),
+    ("1e25", r"patch_size=0.4 m cuts a scene into more than 65536 patches per axis .*: is coord in metres\?"),
+    ("float32 extremes", r"cuts a scene into more than 65536 patches per axis"),
+])
+def test_patch_visibility_names_coordinates_it_cannot_cut(case, words):
+    # the issue: NaN / Inf went through, huge finite values raised bincount's RuntimeError
+    coord = torch.rand(200, 3) * 3
+    if case in ("nan", "inf", "-inf"):
+        coord[7, 1] = float(case)
+    elif case == "1e25":
+        coord = coord.double() * 1e25
+    else:
+        coord[::2, 0], coord[1::2, 0] = -3e38, 3e38  # finite, but their difference is not
+    with pytest.raises(ValueError, match=words):
+        patch_visibility(coord, torch.tensor([200]), 0.4, 0.5, torch.Generator().manual_seed(0))

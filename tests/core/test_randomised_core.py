@@ -1,17 +1,19 @@
-"""Randomised: zipf_sinkhorn + loss calls with adversarial scales, -inf, empty scenes."""
+"""Randomised: zipf_sinkhorn + loss calls with adversarial scales, -inf, empty scenes; the loss on
+finite scores up to the float limits; patch_visibility on coordinates of any scale, NaN and Inf."""
 
-
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from pointcept_dos import (
+    patch_visibility,
     softmap_distillation_loss,
     zipf_prior,
     zipf_sinkhorn,
 )
-
+from pointcept_dos.core.masking import patch_ids
 
 
 def test_randomised_sinkhorn_and_loss_never_return_nan():
@@ -60,3 +62,93 @@ def test_randomised_sinkhorn_and_loss_never_return_nan():
         assert torch.isfinite(loss) and float(loss.detach()) > -1e-5
         assert torch.isfinite(student.grad).all()
     assert calls == 1200 and 0 < refused < 400
+
+
+def _kl_float64(student, target, offset):
+    """KL(target || per-scene softmax of student) in float64 with max-shifted sums."""
+    total = 0.0
+    for s, e in zip([0] + offset.tolist()[:-1], offset.tolist()):
+        if e > s:
+            x, t = student[s:e].double(), target[s:e].double()
+            top = x.max(0).values
+            log_q = x - (top + torch.log(torch.exp(x - top).sum(0)))
+            total += float((torch.xlogy(t, t) - torch.where(t > 0, t * log_q, 0.0)).sum())
+    scenes = int((torch.diff(offset, prepend=offset.new_zeros(1)) > 0).sum())
+    return total / (scenes * student.shape[1])
+
+
+def test_randomised_loss_is_a_number_for_any_finite_scores():
+    """800 loss calls on finite student scores of every scale up to the float limits (float16,
+    bfloat16, float32 up to 3e38, float64 up to 1e300). Every loss is finite, equals a float64
+    max-shifted KL, and its gradient is finite; the issue met FloatingPointError in 108 of 2,500."""
+    rng = np.random.default_rng(17)
+    generator = torch.Generator().manual_seed(17)
+    dtypes = {torch.float16: 4, torch.bfloat16: 38, torch.float32: 38, torch.float64: 300}
+    extreme = 0
+    for _ in range(800):
+        k = int(rng.integers(1, 12))
+        sizes = rng.choice([0, 1, 2, 5, 13, 30], size=int(rng.integers(1, 4)))
+        if sizes.sum() == 0:
+            sizes[0] = 3
+        offset = torch.tensor(np.cumsum(sizes), dtype=torch.long)
+        target = zipf_sinkhorn(torch.randn(int(sizes.sum()), k, generator=generator) * 3, offset,
+                               zipf_prior(k, 1.3), scope="scene")
+        dtype = list(dtypes)[int(rng.integers(len(dtypes)))]
+        scale = 10 ** rng.uniform(-6, dtypes[dtype])
+        limit = torch.finfo(dtype).max
+        raw = torch.randn(int(sizes.sum()), k, generator=generator, dtype=torch.float64) * scale
+        student = raw.clamp(-limit, limit).to(dtype).requires_grad_()
+        extreme += scale > 1e30
+        loss = softmap_distillation_loss(student, target, offset)
+        loss.backward()
+        reference = _kl_float64(student.detach(), target, offset)
+        assert math.isfinite(loss.item()) and loss.item() >= -1e-5
+        assert loss.item() == pytest.approx(reference, rel=1e-4, abs=1e-5)
+        assert torch.isfinite(student.grad).all()
+    assert extreme > 200  # a fair share of the calls were at the float32 limit or beyond
+
+
+def test_randomised_patch_visibility_on_coordinates_of_any_scale():
+    """600 patch_visibility calls: coordinates 1e-3 to 1e300 m (float16 / float32 / float64),
+    some NaN or +-Inf. Finite scenes under 60,000 patches per axis give a mask that hides
+    floor(ratio * patches) of each scene's patches, never all; above 70,000 patches, or with
+    NaN / Inf, a ValueError names the reason; nothing else is ever raised (the issue met a
+    bincount RuntimeError)."""
+    rng = np.random.default_rng(5)
+    generator = torch.Generator().manual_seed(5)
+    outcomes = {"mask": 0, "non-finite": 0, "too many patches": 0}
+    for _ in range(600):
+        sizes = rng.choice([0, 1, 4, 40, 150], size=int(rng.integers(1, 4)))
+        n = int(sizes.sum())
+        offset = torch.tensor(np.cumsum(sizes), dtype=torch.long)
+        dtype = [torch.float16, torch.float32, torch.float64][int(rng.integers(3))]
+        top = {torch.float16: 4.5, torch.float32: 38, torch.float64: 300}[dtype]
+        scale = 10 ** rng.uniform(-3, top)
+        coord = ((torch.rand(n, 3, generator=generator, dtype=torch.float64) - 0.5) * scale
+                 + float(rng.choice([0.0, scale, -scale]))).clamp(-torch.finfo(dtype).max, torch.finfo(dtype).max)
+        coord = coord.to(dtype)
+        if n and rng.random() < 0.15:
+            coord[int(rng.integers(n)), int(rng.integers(3))] = float(rng.choice([np.nan, np.inf, -np.inf]))
+        patch, ratio = float(10 ** rng.uniform(-1, 0.5)), float(rng.uniform(0, 0.95))
+        finite = bool(torch.isfinite(coord).all())
+        spans = [float(((coord[s:e].double().max(0).values - coord[s:e].double().min(0).values) / patch).max())
+                 for s, e in zip([0] + offset.tolist()[:-1], offset.tolist()) if e > s] if finite else []
+        try:
+            visible = patch_visibility(coord, offset, patch, ratio, generator)
+        except ValueError as err:
+            if not finite:
+                assert "coord holds NaN or Inf" in str(err)
+                outcomes["non-finite"] += 1
+            else:
+                assert "patches per axis" in str(err) and max(spans) > 60_000, (str(err), max(spans))
+                outcomes["too many patches"] += 1
+            continue
+        assert finite and (not spans or max(spans) < 70_000)
+        outcomes["mask"] += 1
+        pid, patch_scene = patch_ids(coord, offset, patch)
+        for scene, (s, e) in enumerate(zip([0] + offset.tolist()[:-1], offset.tolist())):
+            if e > s:
+                patches = int((patch_scene == scene).sum())
+                shown = len(pid[s:e][visible[s:e]].unique())
+                assert patches - shown == math.floor(patches * ratio) and shown >= 1
+    assert min(outcomes.values()) > 50, outcomes
