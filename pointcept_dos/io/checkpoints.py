@@ -20,6 +20,11 @@ _NUMPY_SCALAR_GLOBALS = [np.dtype, (getattr(np, "_core", None) or np.core).multi
     type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)
 ]
 
+# the kinds of numpy scalar a checkpoint may hold: booleans and numbers. The allowlist above
+# lets a crafted pickle build a scalar of any dtype (void, datetime64, str_, ...): they run no
+# code, but they are not what a checkpoint holds, so they are refused after loading
+_NUMERIC_KINDS = "biufc"
+
 BRANCHES = ("student", "teacher")
 # where a backbone may sit in a checkpoint, for `branch="any"`: the EMA teacher first (what
 # Sonata releases), then the student, then a segmentor's `backbone` (probe / fine-tune runs)
@@ -45,6 +50,26 @@ def _refusal(path, err):
     )
 
 
+def _first_non_numeric_numpy(checkpoint):
+    """(where, value) of the first numpy scalar or dtype in `checkpoint` that is not a boolean
+    or a number, or None. Walks dicts, lists, tuples and sets, each container once."""
+    stack, seen = [("checkpoint", checkpoint)], set()
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, (np.generic, np.dtype)):
+            kind = value.kind if isinstance(value, np.dtype) else value.dtype.kind
+            if kind not in _NUMERIC_KINDS:
+                return where, value
+        elif isinstance(value, (dict, list, tuple, set, frozenset)) and id(value) not in seen:
+            seen.add(id(value))
+            if isinstance(value, dict):
+                stack.extend((f"{where}[{k!r}]", v) for k, v in value.items())
+                stack.extend((f"a key of {where}", k) for k in value)
+            else:
+                stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    return None
+
+
 def read_checkpoint(path):
     """The checkpoint dict at `path`, loaded on the CPU, weights only (nothing in it can run).
 
@@ -53,9 +78,9 @@ def read_checkpoint(path):
     Raises:
         FileNotFoundError: no file at `path`.
         ValueError: naming `path` and what was expected, when `path` is a folder, the file is
-            empty, truncated, not a torch file, holds objects other than tensors and plain
-            containers (a crafted pickle: refused without running it), or is not a dict
-            with a `state_dict` dict.
+            empty, truncated, not a torch file, holds objects other than tensors, plain
+            containers and numeric numpy scalars (a crafted pickle: refused without running
+            it), or is not a dict with a `state_dict` dict.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -75,6 +100,13 @@ def read_checkpoint(path):
             f"checkpoint {path!r} is not a readable torch file (truncated or foreign?): "
             f"{type(err).__name__}: {first}; expected a .pth written by torch.save"
         ) from err
+    odd = _first_non_numeric_numpy(checkpoint)
+    if odd is not None:
+        where, value = odd
+        raise ValueError(
+            f"checkpoint {path!r} refused: {where} is a numpy {type(value).__name__} "
+            f"({value!r}); expected tensors, plain containers and numeric scalars only"
+        )
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         found = (sorted(map(str, checkpoint))[:8] if isinstance(checkpoint, dict)
                  else type(checkpoint).__name__)

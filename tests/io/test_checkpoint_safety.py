@@ -1,4 +1,5 @@
-"""Checkpoints load safely: weights only everywhere; a crafted pickle is refused without running;
+"""Checkpoints load safely: weights only everywhere; a crafted pickle is refused without running,
+and so are numpy scalars that are not numbers;
 empty, truncated and foreign files give an error naming the path and what was expected; writes
 are atomic."""
 
@@ -112,3 +113,62 @@ def test_checkpoint_writes_are_atomic_and_not_private(tmp_path):
     assert (tmp_path / "shared.pth").stat().st_mode & 0o777 == 0o644
 
 
+
+
+_SCALAR = (getattr(np, "_core", None) or np.core).multiarray.scalar
+
+
+class _Dtype:
+    """Pickles as numpy.dtype(code) with no state: what a crafted file can hold."""
+
+    def __init__(self, code):
+        self.code = code
+
+    def __reduce__(self):
+        return np.dtype, (self.code, False, True)
+
+
+class _Scalar:
+    """Pickles as a numpy scalar of any dtype through the allowlisted globals only."""
+
+    def __init__(self, code, data):
+        self.code, self.data = code, data
+
+    def __reduce__(self):
+        return _SCALAR, (_Dtype(self.code), self.data)
+
+
+@pytest.mark.parametrize("code, value, kind", [
+    ("V4", b"abcd", "void"),
+    ("M8[D]", np.datetime64("2020-01-01").tobytes(), "datetime64"),
+    ("m8[s]", np.timedelta64(5, "s").tobytes(), "timedelta64"),
+    ("U1", np.str_("x").tobytes(), "str_"),
+    ("S1", b"x", "bytes_"),
+], ids=["void", "datetime64", "timedelta64", "str_", "bytes_"])
+def test_numpy_scalars_that_are_not_numbers_are_refused(tmp_path, code, value, kind):
+    # the issue: void / datetime64 scalars passed the allowlist (no code ran, but not data either)
+    path = tmp_path / "odd.pth"
+    torch.save(dict(state_dict={"w": torch.ones(2)},
+                    optimizer=dict(param_groups=[dict(lr=0.1, weight_decay=_Scalar(code, value))])), path)
+    with pytest.raises(ValueError, match=rf"checkpoint '{path}' refused: checkpoint\['optimizer'\]\['param_groups'\]"
+                                         rf"\[0\]\['weight_decay'\] is a numpy {kind} .*expected tensors, plain "
+                                         r"containers and numeric scalars only"):
+        read_checkpoint(path)
+
+
+def test_a_dtype_that_is_not_a_number_is_refused_even_as_a_key(tmp_path):
+    path = tmp_path / "odd.pth"
+    torch.save(dict(state_dict={"w": torch.ones(2)}, meta={_Dtype("V8"): 1}), path)
+    with pytest.raises(ValueError, match=r"refused: a key of checkpoint\['meta'\] is a numpy VoidDType"):
+        read_checkpoint(path)
+
+
+def test_numeric_numpy_scalars_load(tmp_path):
+    # Pointcept's WeightDecaySchedular writes the weight decay as a numpy float64
+    path = tmp_path / "pointcept.pth"
+    values = dict(wd=np.float64(0.05), steps=np.int64(3), flag=np.bool_(True), u=_Scalar("u1", b"\x07"),
+                  f=_Scalar("f4", np.float32(1.5).tobytes()), z=_Scalar("c8", np.complex64(2j).tobytes()))
+    torch.save(dict(state_dict={"w": torch.ones(2)}, optimizer=dict(param_groups=[values])), path)
+    group = read_checkpoint(path)["optimizer"]["param_groups"][0]
+    assert group["wd"] == 0.05 and group["steps"] == 3 and group["flag"] and group["u"] == 7
+    assert group["f"] == 1.5 and group["z"] == 2j and group["wd"].dtype == np.float64
