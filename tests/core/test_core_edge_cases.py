@@ -154,8 +154,6 @@ def test_numpy_scalars_pass_where_python_numbers_do():
     assert head(torch.randn(3, 4)).shape == (3, 6)
 
 
-
-
 @pytest.mark.parametrize("dtype, spread, loss_dtype", [
     (torch.float32, 3e38, torch.float64),  # float32 overflows: computed again in float64
     (torch.float32, 1e36, torch.float32),
