@@ -66,14 +66,14 @@ def test_randomised_sinkhorn_and_loss_never_return_nan():
 
 
 def test_randomised_loss_is_a_number_for_any_finite_scores():
-    """800 loss calls on finite student scores of every scale up to the float limits (float16,
+    """500 loss calls on finite student scores of every scale up to the float limits (float16,
     bfloat16, float32 up to 3e38, float64 up to 1e300). Every loss is finite, equals a float64
     max-shifted KL, and its gradient is finite; the issue met FloatingPointError in 108 of 2,500."""
     rng = np.random.default_rng(17)
     generator = torch.Generator().manual_seed(17)
     dtypes = {torch.float16: 4, torch.bfloat16: 38, torch.float32: 38, torch.float64: 300}
     extreme = 0
-    for _ in range(800):
+    for _ in range(500):
         k = int(rng.integers(1, 12))
         sizes = rng.choice([0, 1, 2, 5, 13, 30], size=int(rng.integers(1, 4)))
         if sizes.sum() == 0:
@@ -93,11 +93,11 @@ def test_randomised_loss_is_a_number_for_any_finite_scores():
         assert math.isfinite(loss.item()) and loss.item() >= -1e-5
         assert loss.item() == pytest.approx(reference, rel=1e-4, abs=1e-5)
         assert torch.isfinite(student.grad).all()
-    assert extreme > 200  # a fair share of the calls were at the float32 limit or beyond
+    assert extreme > 150  # a fair share of the calls were at the float32 limit or beyond
 
 
 def test_randomised_patch_visibility_on_coordinates_of_any_scale():
-    """600 patch_visibility calls: coordinates 1e-3 to 1e300 m (float16 / float32 / float64),
+    """400 patch_visibility calls: coordinates 1e-3 to 1e300 m (float16 / float32 / float64),
     some NaN or +-Inf. Finite scenes under 60,000 patches per axis give a mask that hides
     floor(ratio * patches) of each scene's patches, never all; above 70,000 patches, or with
     NaN / Inf, a ValueError names the reason; nothing else is ever raised (the issue met a
@@ -105,7 +105,7 @@ def test_randomised_patch_visibility_on_coordinates_of_any_scale():
     rng = np.random.default_rng(5)
     generator = torch.Generator().manual_seed(5)
     outcomes = {"mask": 0, "non-finite": 0, "too many patches": 0}
-    for _ in range(600):
+    for _ in range(400):
         sizes = rng.choice([0, 1, 4, 40, 150], size=int(rng.integers(1, 4)))
         n = int(sizes.sum())
         offset = torch.tensor(np.cumsum(sizes), dtype=torch.long)
@@ -139,4 +139,4 @@ def test_randomised_patch_visibility_on_coordinates_of_any_scale():
                 patches = int((patch_scene == scene).sum())
                 shown = len(pid[s:e][visible[s:e]].unique())
                 assert patches - shown == math.floor(patches * ratio) and shown >= 1
-    assert min(outcomes.values()) > 50, outcomes
+    assert min(outcomes.values()) > 40, outcomes
