@@ -250,8 +250,10 @@ def dtype_probe(model):
 
     def record(name):
         def hook(module, args, output):
-            tensor_in = next((a for a in args if hasattr(a, "dtype")), None)
-            features = getattr(output, "features", output)  # spconv returns a SparseConvTensor
+            # spconv takes and returns a SparseConvTensor: its dtype is its features'
+            inputs = [getattr(a, "features", a) for a in args]
+            tensor_in = next((a for a in inputs if hasattr(a, "dtype")), None)
+            features = getattr(output, "features", output)
             found.setdefault(name, dict(
                 input=str(getattr(tensor_in, "dtype", None)).replace("torch.", ""),
                 output=str(getattr(features, "dtype", None)).replace("torch.", ""),

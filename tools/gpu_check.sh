@@ -10,6 +10,10 @@
 # GPU_BUNDLE (default gpu-bundle) names the bundle, DOS_BUNDLE_DIR where it is unpacked.
 cd "$(dirname "$(dirname "$0")")" || exit 1
 PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+  echo "error: $PYTHON cannot import torch; set PYTHON to the interpreter of your torch environment" >&2
+  exit 2
+fi
 BUNDLE=${GPU_BUNDLE:-gpu-bundle}
 if [ "$1" = "--no-bundle" ]; then
   shift
