@@ -432,7 +432,10 @@ def section_train_resume(dry_run, work):
     config.write_text(RESUME_CONFIG.format(base=str(SPUNET_PRETRAIN)))
     code, straight, straight_s = _train(["-c", str(config), "-n", "straight", "--", *options],
                                         work, dry_run, "train_straight.log")
-    result = dict(straight_exit=code, straight_s=round(straight_s, 1), standins=standins_now())
+    # the trainer's process names its stand-ins (tools/_dos_entry.py) in its log
+    named = re.search(r"pointcept-dos stand-ins \(DOS_STANDINS\): (.*)", straight)
+    result = dict(straight_exit=code, straight_s=round(straight_s, 1), standins=standins_now(),
+                  trainer_standins=sorted(re.findall(r"(\w+): ", named.group(1))) if named else [])
     lines, losses = _hook_lines(straight), _losses(straight)
     result.update(hook_line=lines.get(1, ""), straight_steps=sorted(lines), straight_losses=losses,
                   amp="off (CPU mode)" if dry_run else "the config's")

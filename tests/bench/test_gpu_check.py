@@ -115,6 +115,8 @@ def test_prepare_a_bundle_then_the_whole_dry_run(tmp_path):
     assert [n for n, row in results["sections"].items() if row["status"] == "ok"] == list(gpu_check.ORDER)
     assert results["summary"]["standins"] == ["open3d", "pointops", "torch_cluster", "torch_scatter", "wandb"]
     assert results["summary"]["steps_all_finite"] and results["summary"]["resume_continues"]
+    # tools/train.sh's own process installed them too, and said so in its log
+    assert results["sections"]["train-resume"]["result"]["trainer_standins"] == results["summary"]["standins"]
     assert results["summary"]["dos_over_sonata_bfloat16"]["time_ratio"] > 0
     assert results["sections"]["environment"]["result"]["pointcept_root"]["checkout"]
     assert str(tmp_path / "unpacked") in log or "unpacked" in out.stderr + out.stdout
