@@ -133,7 +133,7 @@ def probe_checkpoint(checkpoint, fold_root, probe_seed, threads):
     import torch
 
     from pointcept_dos.data.pointcept_layout import LAYOUTS
-    from pointcept_dos.demo.probe import linear_probe
+    from pointcept_dos.evaluation.linear_probe import linear_probe
     from pointcept_dos.demo.run import PRESETS, _load_model
     from pointcept_dos.demo.scene_source import dataset_source, load_split
 

@@ -82,7 +82,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .data.pointcept_layout import DatasetError
+        from .demo.scene_source import DatasetError
         from .demo.output_folder import OutputFolderError, no_space_left
         from .demo.run import DemoArgumentError, run_demo
 

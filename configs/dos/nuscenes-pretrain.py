@@ -58,3 +58,5 @@ data = dict(
 
 # the base's hooks (weight decay 0.04 -> 0.2), a checkpoint every 5 of the 20 trainer epochs
 hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=5)
+# no online probe: OnlineProbeHook reads indoor layouts (coord, color, normal); a LiDAR probe
+# is Pointcept's own linear-probe config (configs/dos/*-lin.py)

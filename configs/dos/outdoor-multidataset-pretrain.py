@@ -22,6 +22,8 @@ epoch = 3
 eval_epoch = 3
 # the base's hooks (weight decay 0.04 -> 0.2), a checkpoint after each of the 3 trainer epochs
 hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=1)
+# no online probe: OnlineProbeHook reads indoor layouts (coord, color, normal); a LiDAR probe
+# is Pointcept's own linear-probe config (configs/dos/*-lin.py)
 
 data = dict(
     train=dict(

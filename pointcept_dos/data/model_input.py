@@ -29,3 +29,18 @@ def model_input(coord, color=None, normal=None):
     return np.concatenate([center_shift(coord), color / 127.5 - 1.0, normal], axis=1).astype(
         np.float32
     )
+
+
+# the columns of each input in `model_input`'s output, in order
+INPUT_KEYS = ("coord", "color", "normal")
+
+
+def select_inputs(feat, keys):
+    """[N, 9] `model_input` -> [N, 3 x len(keys)] the channels of `keys` (a subset of
+    INPUT_KEYS, in the order given: a config's feat keys, e.g. ("color", "normal"))."""
+    unknown = [k for k in keys if k not in INPUT_KEYS]
+    if unknown:
+        raise ValueError(f"input keys must be among {INPUT_KEYS}, got {list(keys)}")
+    if tuple(keys) == INPUT_KEYS:
+        return feat
+    return np.concatenate([feat[:, 3 * INPUT_KEYS.index(k): 3 * INPUT_KEYS.index(k) + 3] for k in keys], axis=1)

@@ -32,7 +32,7 @@ from ..models import DOSv1m1
 from ..models.dos_v1m1 import upgrade_model_config
 from ..models.monitor import scalars
 from ..models.step_sequence import StepSequence
-from .probe import recalibrate_batchnorm
+from ..evaluation.linear_probe import recalibrate_batchnorm
 from .views import pretrain_batch
 
 # backbone configs by name: (backbone cfg, head_in_channels). Ours runs anywhere; the other
@@ -167,8 +167,13 @@ def _same_run(path, checkpoint, run_cfg):
         )
 
 
+def probe_steps(total, fractions):
+    """The steps (1-based: after that many optimizer steps) at which a run is probed."""
+    return sorted({max(1, round(f * total)) for f in fractions})
+
+
 def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, position=0,
-             checkpoint_every=None, files=AtomicFiles, **train):
+             checkpoint_every=None, files=AtomicFiles, probe=None, probe_at=(0.25, 0.5, 1.0), **train):
     """Pretrain DOS-v1m1 on ``scenes`` (list of dicts with coord / color / normal), resuming
     the run found in ``out_dir`` if any.
 
@@ -184,11 +189,14 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
             (``max(1, steps // 10)``). It does not change the result.
         files: what writes and removes the run's files (``write(path, mode)`` an atomic-write
             context manager, ``remove(path)``): the demo's `OutputFolder`, or plain atomic writes.
+        probe: None, or callable(teacher backbone) -> linear-probe result, taken after the
+            steps ``probe_at`` (fractions of the run) without changing the run (the probe
+            copies the backbone and forks every random stream).
         **train: override :data:`TRAIN_DEFAULTS`.
     Returns:
         dict(model, history (list of per-step dicts), checkpoint (path), seconds (training time
         over all sessions), resumed_from (the step this call started at: 0 for a new run,
-        ``steps`` when a finished run was loaded)).
+        ``steps`` when a finished run was loaded), probes (list of dict(step, miou, groups))).
     Raises:
         ValueError: ``out_dir`` holds a checkpoint of a run with other settings or scenes.
     """
@@ -215,7 +223,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         files.remove(resume)  # left by a run killed between its last two writes
         log(f"pretrained {run_name}: reusing the finished run {checkpoint}")
         return dict(model=model, history=saved["history"], checkpoint=checkpoint,
-                    seconds=saved["seconds"], resumed_from=total)
+                    seconds=saved["seconds"], resumed_from=total, probes=saved.get("probes", []))
 
     model.train()
     params = [p for p in model.student.parameters() if p.requires_grad]
@@ -225,7 +233,8 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         [dict(params=decay, weight_decay=opt["weight_decay"]), dict(params=no_decay, weight_decay=0.0)],
         lr=opt["lr"],
     )
-    history, first_step, seconds_before = [], 0, 0.0
+    history, first_step, seconds_before, probes = [], 0, 0.0, []
+    to_probe = probe_steps(total, probe_at) if probe is not None else []
     if os.path.exists(resume):
         state = read_checkpoint(resume)
         _same_run(resume, state, run_cfg)
@@ -233,6 +242,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         history, first_step, seconds_before = state["history"], state["step"], state["seconds"]
+        probes = state.get("probes", [])
         log(f"pretraining {run_name}: resuming at step {first_step} of "
             f"{total} from {resume}")
     bar = None
@@ -267,9 +277,14 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}",
                             eff_protos=f"{record['effective_prototypes']:.0f}")
+        if step + 1 in to_probe:
+            result = probe(model.teacher["backbone"])
+            probes.append(dict(step=step + 1, miou=result["miou"], groups=result["groups"]))
+            log(f"pretraining {run_name}: probe after step {step + 1} of {total}: mIoU "
+                f"{100 * result['miou']:.1f}")
         if (step + 1) % every == 0 and step + 1 < total:
             write_checkpoint(resume, model.state_dict(), opener=files.write, cfg=run_cfg,
-                             optimizer=optimizer.state_dict(),
+                             optimizer=optimizer.state_dict(), probes=probes,
                              step=step + 1, history=history, rng=torch.get_rng_state(),
                              seconds=seconds_before + time.time() - start, epoch=0, iter=step + 1)
             _write_log(files, log_path, history)
@@ -281,6 +296,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
                           opt["grid_size"])
     seconds = seconds_before + time.time() - start
     write_checkpoint(checkpoint, model.state_dict(), opener=files.write, cfg=run_cfg, history=history,
+                     probes=probes,
                      seconds=seconds, epoch=0, iter=total)
     _write_log(files, log_path, history)
     files.remove(resume)
@@ -292,4 +308,4 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
         f"{last['prior_effective']:.1f}); checkpoint {checkpoint}"
     )
     return dict(model=model, history=history, checkpoint=checkpoint, seconds=seconds,
-                resumed_from=first_step)
+                resumed_from=first_step, probes=probes)

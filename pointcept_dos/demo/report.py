@@ -21,8 +21,10 @@ import numpy as np
 import torch
 
 from ..core.prototype_usage import prototype_counts
+from ..core.zipf_sinkhorn import zipf_sinkhorn
 from ..io.atomic import atomic_write
-from .probe import scene_features
+from ..models.collapse_guard import softmap_entropy
+from ..evaluation.linear_probe import scene_features
 
 REPORT_FILES = ("report.md", "metrics.json", "prototype_usage.png", "training_curves.png",
                 "scene_prototypes.ply")
@@ -47,13 +49,27 @@ def teacher_assignments(model, scene, grid_size):
     return scores.argmax(1).numpy()[inverse]
 
 
-def usage_on_scenes(model, scenes, grid_size):
-    """[K] share of the scenes' points whose strongest teacher prototype is k."""
-    counts = np.zeros(model.num_prototypes, np.int64)
+@torch.no_grad()
+def prior_view(model, scenes, grid_size, teacher_temp):
+    """What the Zipf prior does on ``scenes``, prototype by prototype (index order, the
+    prior's): -> dict of [K] numpy arrays: ``usage`` (share of the scenes' points whose
+    strongest teacher cosine is k), ``target_usage`` (share of grid-sampled points the balanced
+    plan gives most to k: Zipf-Sinkhorn per scene at ``teacher_temp``), ``entropy`` (each
+    prototype's target softmap entropy / log N, mean over the scenes) and ``prior``."""
+    prior = model.params.prior
+    k = model.num_prototypes
+    usage, target_usage = np.zeros(k), np.zeros(k)
+    entropy, views = torch.zeros(k, dtype=torch.float64), 0
     for scene in scenes:
         scores, inverse = teacher_scores(model, scene, grid_size)
-        counts += prototype_counts(scores[torch.from_numpy(inverse)]).numpy()
-    return counts / max(1, counts.sum())
+        usage += prototype_counts(scores[torch.from_numpy(inverse)]).numpy()
+        offset = torch.tensor([len(scores)])
+        target = zipf_sinkhorn(scores.float() / teacher_temp, offset, prior, model.sinkhorn_iters, "scene")
+        target_usage += torch.bincount((target * prior).argmax(1), minlength=k).numpy()
+        scene_entropy, counted = softmap_entropy(target, offset)
+        entropy, views = entropy + scene_entropy, views + counted
+    return dict(usage=usage / max(1, usage.sum()), target_usage=target_usage / max(1, target_usage.sum()),
+                entropy=(entropy / max(1, views)).numpy(), prior=prior.numpy())
 
 
 # ----- files ---------------------------------------------------------------------------------
@@ -96,25 +112,55 @@ def _save_figure(plt, fig, path, opener):
     plt.close(fig)
 
 
-def plot_prototype_usage(path, usages, priors, opener):
-    """``usages`` {label: [K] usage}; ``priors`` {alpha: [K] Zipf prior}; sorted usage vs the
-    priors the runs used, log-log."""
+def plot_prototype_usage(path, views, main, opener):
+    """``views`` {label: `prior_view` result}. Left: ``main``'s usage by prototype index (from
+    the teacher's cosines and from the balanced targets) against its prior; middle: each
+    prototype's target-softmap entropy / log N by index (the sharpness the prior gives it);
+    right: every run's teacher usage, sorted, against the priors (log-log)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for i, (alpha, prior) in enumerate(priors.items()):
-        rank = np.arange(1, len(prior) + 1)
-        ax.loglog(rank, np.sort(np.asarray(prior))[::-1], color="k", ls=("--", ":", "-.")[i % 3],
-                  label=f"Zipf prior (alpha={alpha:g})")
-    for label, usage in usages.items():
-        rank = np.arange(1, len(usage) + 1)
-        u = np.sort(np.asarray(usage))[::-1]
-        used = u > 0
-        ax.loglog(rank[used], u[used], marker=".", ms=3, lw=1, label=f"{label} ({used.sum()} used)")
-    ax.set_xlabel("prototype rank")
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.4))
+    index = np.arange(1, len(views[main]["prior"]) + 1)
+    ax = axes[0]
+    ax.loglog(index, views[main]["prior"], "k--", label="Zipf prior")
+    for key, name, style in (("usage", "teacher (cosine argmax)", "."), ("target_usage", "targets (plan argmax)", "x")):
+        used = views[main][key] > 0
+        ax.loglog(index[used], views[main][key][used], style, ms=4, label=name)
+    ax.set_xlabel("prototype index + 1 (the prior's order)")
     ax.set_ylabel("share of validation points")
-    ax.set_title("Teacher prototype usage (sorted) vs prior")
+    ax.set_title(f"{main}: usage by prototype index")
     ax.legend(fontsize=8)
+    ax = axes[1]
+    for label, view in views.items():
+        if np.isfinite(view["entropy"]).any():
+            ax.semilogx(index, view["entropy"], ".", ms=3, label=label)
+    ax.set_xlabel("prototype index + 1")
+    ax.set_ylabel("target softmap entropy / log N")
+    ax.set_title("Sharpness of each prototype's target softmap")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    for i, prior in enumerate({tuple(v["prior"]) for v in views.values()}):
+        ax.loglog(index, np.sort(prior)[::-1], color="k", ls=("--", ":", "-.")[i % 3], lw=1)
+    for label, view in views.items():
+        u = np.sort(view["usage"])[::-1]
+        used = u > 0
+        ax.loglog(index[used], u[used], marker=".", ms=3, lw=1, label=f"{label} ({used.sum()} used)")
+    ax.set_xlabel("rank (sorted)")
+    ax.set_title("Teacher usage, sorted, vs the priors (black)")
+    ax.legend(fontsize=7)
     _save_figure(plt, fig, path, opener)
+
+
+def prior_lines(views, head=10):
+    """The report's table of what the prior does, from `prior_view` results."""
+    lines = [f"| run | prior mass on prototypes 0-{head - 1} | teacher's share there | targets' share there "
+             f"| softmap entropy / log N: prototypes 0-{head - 1} | second half |",
+             "|---|---|---|---|---|---|"]
+    for label, v in views.items():
+        half = len(v["prior"]) // 2
+        lines.append(f"| {label} | {100 * v['prior'][:head].sum():.1f}% | {100 * v['usage'][:head].sum():.1f}% | "
+                     f"{100 * v['target_usage'][:head].sum():.1f}% | {np.nanmean(v['entropy'][:head]):.3f} | "
+                     f"{np.nanmean(v['entropy'][half:]):.3f} |")
+    return lines
 
 
 # the collapse signals DOS-v1m1 returns each step (see ZipfSinkhornHook): target softmaps
@@ -123,11 +169,11 @@ COLLAPSE_SIGNALS = (("target_entropy", "target entropy / log N", "-"),
                     ("teacher_spread", "teacher cosine spread", "--"))
 
 
-def plot_training_curves(path, histories, opener):
+def plot_training_curves(path, histories, probes, opener):
     """``histories`` {label: list of per-step dicts}: loss terms, effective prototypes and the
-    collapse signals."""
+    collapse signals; ``probes`` {label: [dict(step, miou)]}: the probe during pretraining."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4))
     for i, (label, history) in enumerate(histories.items()):
         colour = f"C{i}"
         steps = [h["step"] for h in history]
@@ -156,6 +202,14 @@ def plot_training_curves(path, histories, opener):
     axes[2].set_xlabel("step")
     axes[2].set_title("Collapse signals (entropy -> 1 and spread -> 0: collapse)")
     axes[2].legend(fontsize=7)
+    for i, (label, points) in enumerate(probes.items()):
+        if points:
+            axes[3].plot([p["step"] for p in points], [100 * p["miou"] for p in points], f"C{i}",
+                         marker="o", lw=1.2, label=label)
+    axes[3].set_xlabel("step")
+    axes[3].set_ylabel("mIoU (%)")
+    axes[3].set_title("Linear probe during pretraining (quick probe)")
+    axes[3].legend(fontsize=7)
     _save_figure(plt, fig, path, opener)
 
 
@@ -195,7 +249,19 @@ def comparison_lines(results, main, baselines, structure):
     good = good_classes(results[main]["iou"], structure)
     lines.append(f"- {main}: {len(good)} classes other than {', '.join(structure)} at IoU >= 20"
                  + (f" ({', '.join(good)})" if good else ""))
-    return lines + [""]
+    return lines
+
+
+def online_probe_lines(probes, histories):
+    """One line: each run's quick probe during pretraining, step by step (is it learning?)."""
+    runs = [f"{label} " + " -> ".join(f"{100 * p['miou']:.1f}" for p in points)
+            for label, points in probes.items() if points]
+    if not runs:
+        return []
+    steps = ", ".join(str(p["step"]) for p in next(p for p in probes.values() if p))
+    total = len(next(iter(histories.values())))
+    return [f"- Probe during pretraining (mIoU after steps {steps} of {total}; a quick probe on "
+            "a few scenes, not the table's): " + "; ".join(runs)]
 
 
 def per_class_table(results):
@@ -209,7 +275,7 @@ def per_class_table(results):
     return "\n".join(lines)
 
 
-def write_report(out_dir, results, main, baselines, settings, timings, histories, usages, priors,
+def write_report(out_dir, results, main, baselines, settings, timings, histories, probes, views,
                  ply_scene, data, opener=atomic_write):
     """Write the report folder; returns the path of report.md.
 
@@ -220,20 +286,18 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
         settings: dict of run settings (printed and stored).
         timings: {stage: seconds}.
         histories: {label: pretraining history} for the training curves.
-        usages: {label: [K] teacher usage on the validation scenes}.
-        priors: {label: [K] Zipf prior of the run at its last step}.
+        probes: {label: [dict(step, miou, groups)]}: the quick probe during pretraining.
+        views: {label: `prior_view` of the run on the validation scenes}.
         ply_scene: (coord [N, 3], prototype [N]) of the scene to colour (``main``'s teacher).
         data: dict(description: what the scenes are, classes: the class set's name,
             structure: the classes that are the room itself).
         opener: ``opener(path, mode)`` opens a file for an atomic write.
     """
-    alphas = {label: h[-1]["zipf_alpha"] for label, h in histories.items()}
-    plot_prototype_usage(os.path.join(out_dir, "prototype_usage.png"), usages,
-                         {alphas[label]: prior for label, prior in priors.items()}, opener)
-    plot_training_curves(os.path.join(out_dir, "training_curves.png"), histories, opener)
+    plot_prototype_usage(os.path.join(out_dir, "prototype_usage.png"), views, main, opener)
+    plot_training_curves(os.path.join(out_dir, "training_curves.png"), histories, probes, opener)
     coord, proto = ply_scene
     write_ply(os.path.join(out_dir, "scene_prototypes.ply"), coord,
-              prototype_palette(len(priors[main]))[proto], opener)
+              prototype_palette(len(views[main]["prior"]))[proto], opener)
 
     final = {label: {k: h[-1][k] for k in ("loss", "effective_prototypes", "prior_effective",
                                               "kl_to_prior", "top_mass", "target_entropy",
@@ -241,9 +305,10 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
              for label, h in histories.items()}
     val_usage = {label: dict(effective_prototypes=float(np.exp(-(u[u > 0] * np.log(u[u > 0])).sum())),
                              used=int((u > 0).sum()), top1=float(u.max()))
-                 for label, u in usages.items()}
+                 for label, u in ((label, v["usage"]) for label, v in views.items())}
     metrics = dict(results=results, settings=settings, timings=timings,
-                   final_training_stats=final, validation_usage=val_usage)
+                   final_training_stats=final, validation_usage=val_usage, online_probe=probes,
+                   prior_view={label: {k: v.tolist() for k, v in view.items()} for label, view in views.items()})
     with opener(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
 
@@ -262,6 +327,8 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
         results_table(results),
         "",
         *comparison_lines(results, main, baselines, data["structure"]),
+        *online_probe_lines(probes, histories),
+        "",
         "Class groups: " + "; ".join(f"**{g}**: {', '.join(c)}" for g, c in groups.items()),
         "",
         "## Per-class IoU (%)",
@@ -282,6 +349,14 @@ def write_report(out_dir, results, main, baselines, settings, timings, histories
     lines += ["", "Teacher usage on the validation scenes: " + "; ".join(
         f"{label}: {v['effective_prototypes']:.1f} effective, {v['used']} used, top-1 share "
         f"{100 * v['top1']:.1f}%" for label, v in val_usage.items()), ""]
+    lines += ["## What the Zipf prior does (validation scenes, by prototype index)", "",
+              "The prior orders the prototypes by index: prototype 0 carries the most mass. The "
+              "final column normalisation of the Zipf-Sinkhorn divides each prototype's mass out "
+              "of its target softmap, so the prior reaches the loss through the sharpness of the "
+              "softmaps: a prototype given much mass answers for many points (a flatter softmap), "
+              "a tail one for few (a sharper one). The teacher's own usage (argmax of its cosines) "
+              "need not follow the prior; the balanced plan's (argmax of softmap x mass) does more. "
+              "`prototype_usage.png` shows both by index.", "", *prior_lines(views), ""]
     lines += ["## Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
     lines += ["", "## Time", "", "| stage | seconds |", "|---|---|"]

@@ -35,11 +35,15 @@ REPORT_DIR = "report"
 
 # demo presets: the default about 9 minutes on 2 CPU cores, --quick about one (bench/README.md,
 # "Representation quality")
+# online_probe: the probe taken while a run pretrains (25%, 50%, 100% of its steps): fit on the
+# first `train` train scenes, scored on the first `val` held-out scenes, quick settings
 PRESETS = dict(
     default=dict(train_scenes=24, val_scenes=6, probe_train_scenes=12, steps=300, max_points=4000,
-                 probe_iters=300, probe_points=100_000, precise_bn_scenes=8),
+                 probe_iters=300, probe_points=100_000, precise_bn_scenes=8,
+                 online_probe=dict(train=4, val=2, iters=100, points=30_000)),
     quick=dict(train_scenes=6, val_scenes=2, probe_train_scenes=4, steps=20, max_points=1500,
-               probe_iters=100, probe_points=20_000, precise_bn_scenes=2),
+               probe_iters=100, probe_points=20_000, precise_bn_scenes=2,
+               online_probe=dict(train=2, val=1, iters=30, points=5_000)),
 )
 MAX_STEPS = 100_000  # about a day on 2 CPU cores: more is a typo, not a demo
 MAX_SEED = 2**32 - 1
@@ -89,19 +93,31 @@ def _task(name, kw):
 
     torch.set_num_threads(kw["threads"])
     if name == "pretrain":
+        from ..data.pointcept_layout import LAYOUTS
+        from ..evaluation.linear_probe import linear_probe
         from .pretrain import pretrain
 
         scenes = load_split(kw["source"], "train")
+        quick = kw["online_probe"]
+        # the labels are read here, by the probe alone, never by the training loop
+        probe_train = load_split(kw["source"], "train", labels=True)[: quick["train"]]
+        probe_val = load_split(kw["source"], "val", labels=True)[: quick["val"]]
+
+        def probe(backbone):
+            return linear_probe(backbone, probe_train, probe_val, kw["train"]["grid_size"],
+                                LAYOUTS[kw["source"]["layout"]].class_names, seed=kw["seed"],
+                                iters=quick["iters"], max_train_points=quick["points"])
+
         r = pretrain(scenes, kw["out_dir"], kw["model_cfg"], seed=kw["seed"], log=_log,
-                     position=kw["position"], files=OutputFolder(kw["out"]), **kw["train"])
+                     position=kw["position"], files=OutputFolder(kw["out"]), probe=probe, **kw["train"])
         return dict(history=r["history"], checkpoint=r["checkpoint"], seconds=r["seconds"],
-                    resumed_from=r["resumed_from"])
+                    resumed_from=r["resumed_from"], probes=r["probes"])
     if name == "probe":
         from tqdm import tqdm
 
         from ..data.pointcept_layout import LAYOUTS
         from .pretrain import build_model
-        from .probe import linear_probe
+        from ..evaluation.linear_probe import linear_probe
 
         train = load_split(kw["source"], "train", labels=True)[: kw["probe_train_scenes"]]
         val = load_split(kw["source"], "val", labels=True)
@@ -305,7 +321,7 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
 
     from ..data.pointcept_layout import LAYOUTS
     from .pretrain import TRAIN_DEFAULTS, model_config
-    from .report import teacher_assignments, usage_on_scenes, write_report
+    from .report import prior_view, teacher_assignments, write_report
     from .scene_source import load_split
 
     out = folder.root
@@ -356,7 +372,7 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
     pretrain_tasks = [
         ("pretrain", dict(source=source, out=out, out_dir=os.path.join(out, run),
                           model_cfg=model_cfgs[run], seed=args.seed, threads=per_job,
-                          position=i % jobs, train=train_opts))
+                          position=i % jobs, train=train_opts, online_probe=preset["online_probe"]))
         for i, run in enumerate(runs_to_do)
     ]
     probe_opts = dict(source=source, probe_train_scenes=preset["probe_train_scenes"],
@@ -385,7 +401,8 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
 
     # 4. report
     t = time.time()
-    usages = {label: usage_on_scenes(m, val, grid_size) for label, m in models.items()}
+    views = {label: prior_view(m, val, grid_size, runs[label]["history"][-1]["teacher_temp"])
+             for label, m in models.items()}
     main_model = models[main]
     ply_scene = (val[0]["coord"], teacher_assignments(main_model, val[0], grid_size))
     timings["report"] = time.time() - t
@@ -409,8 +426,8 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
     )
     path = write_report(
         os.path.join(out, REPORT_DIR), results, main, (RAW_INPUT, RANDOM_INIT), settings,
-        timings, {label: r["history"] for label, r in runs.items()}, usages,
-        {label: m.params.prior.numpy() for label, m in models.items()}, ply_scene,
+        timings, {label: r["history"] for label, r in runs.items()},
+        {label: r["probes"] for label, r in runs.items()}, views, ply_scene,
         dict(description=description, classes=f"{layout.name} ({len(layout.class_names)})",
              structure=layout.structure),
         opener=folder.write,

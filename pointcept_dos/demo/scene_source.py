@@ -32,6 +32,8 @@ from ..data.pointcept_layout import (
     scene_files,
 )
 
+__all__ = ["DatasetError", "SYNTHETIC_DATA", "dataset_source", "fingerprint", "load_split", "synthetic_source"]
+
 SYNTHETIC_DATA = "data/scannet"  # in OUT: Pointcept's ScanNet layout, scenes by split
 
 

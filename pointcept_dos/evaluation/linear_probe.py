@@ -20,12 +20,14 @@ import torch
 import torch.nn as nn
 
 from ..data import CLASS_NAMES, IGNORE_INDEX, grid_sample, model_input
+from ..data.model_input import INPUT_KEYS, select_inputs
 from ..inference import backbone_point_features
 
 PROBE_DEFAULTS = dict(
     max_train_points=200_000,  # subsample of the training points for the classifier
     iters=300,                  # full-batch L-BFGS iterations
     weight_decay=1e-4,
+    input_keys=INPUT_KEYS,      # the backbone's input channels: the config's feat keys
 )
 
 
@@ -75,15 +77,15 @@ def group_iou(iou, groups):
 
 
 # ----- features ---------------------------------------------------------------------------
-def _sampled_input(scene, grid_size):
+def _sampled_input(scene, grid_size, input_keys=INPUT_KEYS):
     keep, inverse = grid_sample(scene["coord"], grid_size)
     coord = np.asarray(scene["coord"], np.float32)[keep]
     feat = model_input(coord, np.asarray(scene["color"])[keep], np.asarray(scene["normal"])[keep])
-    return coord, feat, keep, inverse
+    return coord, select_inputs(feat, input_keys), keep, inverse
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(backbone, scenes, grid_size):
+def recalibrate_batchnorm(backbone, scenes, grid_size, input_keys=INPUT_KEYS):
     """Re-estimate BatchNorm running statistics: cumulative averages over ``scenes`` (no grad)."""
     norms = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -95,7 +97,7 @@ def recalibrate_batchnorm(backbone, scenes, grid_size):
     backbone.train()
     try:
         for scene in scenes:
-            coord, feat, _, _ = _sampled_input(scene, grid_size)
+            coord, feat, _, _ = _sampled_input(scene, grid_size, input_keys)
             backbone_point_features(backbone, coord, feat, grid_size)
     finally:
         for m, momentum in zip(norms, saved):
@@ -104,24 +106,25 @@ def recalibrate_batchnorm(backbone, scenes, grid_size):
 
 
 @torch.no_grad()
-def scene_features(backbone, scene, grid_size, probe=True):
+def scene_features(backbone, scene, grid_size, probe=True, input_keys=INPUT_KEYS):
     """-> (features at the grid-sampled points [M, C] float32 tensor, keep [M], inverse [N]).
 
     ``backbone`` None gives the raw input channels the backbones see (centred coordinates,
     colour in [-1, 1], normal: 9): the honest baseline a pretrained backbone must beat.
     ``probe=False``: the backbone's own output instead of every level (see
     `backbone_point_features`)."""
-    coord, feat, keep, inverse = _sampled_input(scene, grid_size)
+    coord, feat, keep, inverse = _sampled_input(scene, grid_size, input_keys)
     if backbone is None:
         return torch.from_numpy(feat), keep, inverse
     backbone.eval()
-    return backbone_point_features(backbone, coord, feat, grid_size, probe=probe), keep, inverse
+    features = backbone_point_features(backbone, coord, feat, grid_size, probe=probe)
+    return features.float().cpu(), keep, inverse
 
 
 # ----- probe ------------------------------------------------------------------------------
 def _fit_linear(x, y, num_classes, seed, iters, weight_decay):
     """Multinomial logistic regression by full-batch L-BFGS -> nn.Linear."""
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the caller has forked the RNG: the run's own stream is untouched
     head = nn.Linear(x.shape[1], num_classes)
     optimizer = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iters,
                                   history_size=20, line_search_fn="strong_wolfe")
@@ -141,6 +144,10 @@ def linear_probe(backbone, train_scenes, val_scenes, grid_size, class_names=CLAS
                  progress=None, **options):
     """Train a linear classifier on frozen features of ``train_scenes``, evaluate on ``val_scenes``.
 
+    The caller's state is left as it was: the backbone (a copy is probed) and every random
+    stream (torch's CPU and CUDA generators are forked), so a probe taken during pretraining
+    does not change the run.
+
     Args:
         backbone: nn.Module returning per-point features; a copy is probed (in eval mode,
             its BatchNorm statistics re-estimated on the training scenes), so it is unchanged.
@@ -156,16 +163,22 @@ def linear_probe(backbone, train_scenes, val_scenes, grid_size, class_names=CLAS
         dict(miou, iou {class name: IoU or None}, groups {head/common/tail: mean IoU},
         group_classes, confusion [C, C] list, feature_dim, train_points).
     """
-    opt = dict(PROBE_DEFAULTS, **options)
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        return _linear_probe(backbone, train_scenes, val_scenes, grid_size, class_names, seed,
+                             progress, dict(PROBE_DEFAULTS, **options))
+
+
+def _linear_probe(backbone, train_scenes, val_scenes, grid_size, class_names, seed, progress, opt):
     tick = progress or (lambda n: None)
     if backbone is not None:
         backbone = copy.deepcopy(backbone)
-        recalibrate_batchnorm(backbone, train_scenes, grid_size)
+        recalibrate_batchnorm(backbone, train_scenes, grid_size, opt["input_keys"])
     num_classes = len(class_names)
     xs, ys = [], []
     train_counts = np.zeros(num_classes, np.int64)
     for scene in train_scenes:
-        feat, keep, _ = scene_features(backbone, scene, grid_size)
+        feat, keep, _ = scene_features(backbone, scene, grid_size, input_keys=opt["input_keys"])
         label = np.asarray(scene["label"])
         train_counts += np.bincount(label[label != IGNORE_INDEX], minlength=num_classes)
         y = label[keep]
@@ -184,7 +197,7 @@ def linear_probe(backbone, train_scenes, val_scenes, grid_size, class_names=CLAS
     conf = np.zeros((num_classes, num_classes), np.int64)
     with torch.no_grad():
         for scene in val_scenes:
-            feat, _, inverse = scene_features(backbone, scene, grid_size)
+            feat, _, inverse = scene_features(backbone, scene, grid_size, input_keys=opt["input_keys"])
             pred = head((feat - mean) / std).argmax(1).numpy()[inverse]
             conf += confusion_matrix(pred, scene["label"], num_classes)
             tick(1)

@@ -281,11 +281,13 @@ def spunet_pretrain_model(in_channels):
 # ----- hooks -----------------------------------------------------------------------------------
 
 
-def pretrain_hooks(base_wd, final_wd, save_freq):
+def pretrain_hooks(base_wd, final_wd, save_freq, online_probe=None):
     """Hooks of a DOS pretrain config: Pointcept's runtime hooks without evaluation, plus DOS's
     ZipfSinkhornHook (logs prototype usage) and the cosine weight decay base_wd -> final_wd;
-    a checkpoint every `save_freq` trainer epochs (and model_last)."""
-    return [
+    a checkpoint every `save_freq` trainer epochs (and model_last); with `online_probe` (a dict
+    of OnlineProbeHook's arguments, dict() for its defaults) a linear probe while pretraining
+    runs, last in the list (indoor layouts only)."""
+    hooks = [
         dict(type="CheckpointLoader"),
         dict(type="ModelHook"),
         dict(type="ZipfSinkhornHook", log_interval=50),
@@ -294,6 +296,9 @@ def pretrain_hooks(base_wd, final_wd, save_freq):
         dict(type="InformationWriter"),
         dict(type="CheckpointSaver", save_freq=save_freq),
     ]
+    if online_probe is not None:
+        hooks.append(dict(type="OnlineProbeHook", **online_probe))
+    return hooks
 
 
 def finetune_hooks(save_freq):

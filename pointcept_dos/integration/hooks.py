@@ -1,8 +1,11 @@
 """ZipfSinkhornHook: every `log_interval` steps, the DOS model's monitor report (teacher
 prototype usage against the Zipf prior, the collapse signals, empty terms, the values in force)
-as a log line, TensorBoard scalars and, when they call for it, warnings. It reads and logs; it
+as a log line, TensorBoard scalars and, when they call for it, warnings. By prototype index (the
+prior's order) it also writes histograms of the prior and of the usage from the teacher's
+cosines and from the balanced targets, so what the prior does is visible beside it. It reads and logs; it
 schedules nothing (the schedules are the model's: `pointcept_dos/models/step_params.py`)."""
 
+import torch
 import torch.distributed as dist
 from pointcept.engines.hooks.builder import HOOKS
 from pointcept.engines.hooks.default import HookBase
@@ -23,6 +26,17 @@ IN_FORCE = (*SCHEDULED, "student_temp")
 
 # keys this hook took before the schedules moved to the model
 _MOVED = dict(zipf_alpha="model.zipf_alpha", teacher_temp="model.teacher_temp")
+
+
+def _index_histogram(writer, tag, shares, step):
+    """A [K] distribution over prototype indices as a TensorBoard histogram whose buckets are the
+    indices (so usage lines up with the prior, prototype by prototype)."""
+    shares = shares.double()
+    index = torch.arange(len(shares), dtype=torch.float64)
+    writer.add_histogram_raw(tag, min=0.0, max=float(len(shares) - 1), num=1.0, sum=float((shares * index).sum()),
+                             sum_squares=float((shares * index ** 2).sum()),
+                             bucket_limits=(index + 0.5).tolist(), bucket_counts=shares.tolist(),
+                             global_step=step)
 
 
 @HOOKS.register_module()
@@ -77,5 +91,8 @@ class ZipfSinkhornHook(HookBase):
             for key, value in scalars(report).items():
                 if key not in IN_FORCE:  # written every step under params/ by the model
                     writer.add_scalar(f"prototypes/{key}", value, step)
+            if hasattr(writer, "add_histogram_raw"):  # by prototype index, against the prior
+                for key in ("prior", "usage", "target_usage"):
+                    _index_histogram(writer, f"prototypes/{key}_by_index", report[key], step)
         for line in report_warnings(step, report, **self.thresholds):
             logger.warning(line)

@@ -3,7 +3,7 @@
     import pointcept_dos.integration.registration  # noqa: F401
 
 Registered names (none taken by Pointcept): MODELS "DOS-v1m1" and "DOS-SpUNet-lite", LOSSES
-"SoftmapDistillationLoss", HOOKS "ZipfSinkhornHook". Our launch scripts (tools/train.py,
+"SoftmapDistillationLoss", HOOKS "ZipfSinkhornHook" and "OnlineProbeHook". Our launch scripts (tools/train.py,
 tools/test.py) import it, and so does every DOS pretrain config, so that Pointcept's own
 tools/train.py works too.
 
@@ -18,6 +18,7 @@ from pointcept.models.losses.builder import LOSSES
 from ..core.softmap_loss import SoftmapDistillationLoss
 from .hooks import ZipfSinkhornHook
 from .model import DOSPointModel
+from .probe_hook import OnlineProbeHook
 
 LOSSES.register_module("SoftmapDistillationLoss", module=SoftmapDistillationLoss)
 
@@ -28,4 +29,5 @@ class registered_type(str):  # noqa: N801  (used like the str it is, in configs)
     __slots__ = ()
 
 
-__all__ = ["DOSPointModel", "SoftmapDistillationLoss", "ZipfSinkhornHook", "registered_type"]
+__all__ = ["DOSPointModel", "OnlineProbeHook", "SoftmapDistillationLoss", "ZipfSinkhornHook",
+           "registered_type"]

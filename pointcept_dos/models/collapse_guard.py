@@ -32,17 +32,18 @@ SAFE_TEMP_RATIO = 2.5
 
 
 def softmap_entropy(target, offset):
-    """Sum and count of entropy / log N of the target softmaps, over views with N >= 2.
+    """Per prototype, entropy / log N of the target softmaps, summed over views with N >= 2.
 
-    target: [N, K] softmaps, each view's column summing to 1. Returns (float sum over views of
-    the mean over prototypes, number of views counted)."""
-    total, count = 0.0, 0
+    target: [N, K] softmaps, each view's column summing to 1. Returns ([K] float64 sum over
+    views, number of views counted); the signal `target_entropy` is its mean over prototypes
+    divided by the views, and by prototype index it shows the sharpness the Zipf prior gives
+    each prototype (head prototypes flatter, tail ones sharper)."""
+    total, count = target.new_zeros(target.shape[1], dtype=torch.float64), 0
     for start, end in offset_to_bounds(offset):
         if end - start < 2:
             continue
         block = target[start:end].double()
-        entropy = -torch.xlogy(block, block).sum(0)
-        total += float(entropy.mean()) / math.log(end - start)
+        total += -torch.xlogy(block, block).sum(0) / math.log(end - start)
         count += 1
     return total, count
 

@@ -266,8 +266,8 @@ class DOSv1m1(nn.Module):
 
     def _term(self, student, teacher, segment_pairs):
         """One term: student loss points against the teacher's matched points.
-        -> (loss or None when no view has enough matched points, entropy (sum, views),
-        number of empty views)."""
+        -> (loss or None when no view has enough matched points, [K] counts of the balanced
+        plan's argmax, per-prototype entropy ([K] sum, views), number of empty views)."""
         index, distance = knn(
             student["origin_coord"].float(), student["offset"],
             teacher["origin_coord"].float(), teacher["offset"],
@@ -290,7 +290,12 @@ class DOSv1m1(nn.Module):
             self.sinkhorn_scope,
             self._sinkhorn_group(),
         )
-        return loss, softmap_entropy(target, offset), int((~enough).sum())
+        # the plan's row before the final normalisation: softmap x prior mass (the column
+        # normalisation divided each prototype's mass out)
+        plan_counts = torch.bincount((target * self.params.prior.to(target)).argmax(1),
+                                     minlength=self.num_prototypes) if len(target) else \
+            torch.zeros(self.num_prototypes, dtype=torch.long, device=target.device)
+        return loss, plan_counts, softmap_entropy(target, offset), int((~enough).sum())
 
     def forward(self, data_dict):
         view = check_views(data_dict)
@@ -320,13 +325,16 @@ class DOSv1m1(nn.Module):
         # sees the same parameters on every process
         no_loss = (student["cos"].sum() * 0.0).abs()  # abs: +0.0, never -0.0 in the logs
         result, loss = dict(), no_loss
-        entropy, empty_terms, terms = (0.0, 0), 0, 0
+        target_counts = torch.zeros_like(usage)
+        entropy = (torch.zeros(self.num_prototypes, dtype=torch.float64, device=usage.device), 0)
+        empty_terms, terms = 0, 0
         for name, weight in self.term_weights.items():
             if weight <= 0:
                 continue
-            term_loss, term_entropy, empty = self._term(student, teacher, pairs[name])
+            term_loss, plan_counts, term_entropy, empty = self._term(student, teacher, pairs[name])
             result[f"{name}_loss"] = no_loss if term_loss is None else term_loss
             loss = loss + weight * result[f"{name}_loss"]
+            target_counts += plan_counts
             entropy = (entropy[0] + term_entropy[0], entropy[1] + term_entropy[1])
             empty_terms, terms = empty_terms + empty, terms + num_segments
         if empty_terms == terms:
@@ -338,7 +346,7 @@ class DOSv1m1(nn.Module):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        self.last_record = StepRecord(usage, entropy, spread, empty_terms, terms)
+        self.last_record = StepRecord(usage, target_counts, entropy, spread, empty_terms, terms)
         result["loss"] = loss
         logged = dict(empty_terms=empty_terms, empty_step=empty_terms == terms)
         logged.update({k: v for k, v in self.last_record.signals().items() if v is not None})

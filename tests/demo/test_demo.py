@@ -12,7 +12,7 @@ from pointcept_dos.data import IN_CHANNELS, grid_sample
 from pointcept_dos.synthetic import generate_scene
 from pointcept_dos.demo.pretrain import model_config
 from pointcept_dos.demo.run import RUNS, run_label
-from pointcept_dos.demo.probe import confusion_matrix, frequency_groups, group_iou, iou_from_confusion
+from pointcept_dos.evaluation.linear_probe import confusion_matrix, frequency_groups, group_iou, iou_from_confusion
 from pointcept_dos.demo.views import collate_views, make_views, pretrain_batch
 
 

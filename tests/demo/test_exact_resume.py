@@ -136,3 +136,33 @@ def test_demo_killed_mid_pretraining_then_rerun_equals_uninterrupted(quick_demo,
         torch.set_num_threads(threads)
 
 
+
+
+def test_a_probe_during_pretraining_changes_nothing_and_resumes(tiny_run, tmp_path, monkeypatch):
+    """The demo's probe at 25 / 50 / 100% of a run leaves it exactly as the run without it, and
+    its results survive a stop and a resume."""
+    from pointcept_dos.evaluation.linear_probe import linear_probe
+
+    scenes, cfg, opt = tiny_run
+    labelled = [dict(s, label=s["segment20"]) for s in scenes]
+    calls = []
+
+    def probe(backbone):
+        calls.append(1)
+        return linear_probe(backbone, labelled[:2], labelled[2:], opt["grid_size"], iters=5)
+
+    plain = pretrain(scenes, str(tmp_path / "plain"), cfg, progress=False, log=str, **opt)
+    probed = pretrain(scenes, str(tmp_path / "probed"), cfg, progress=False, log=str, probe=probe, **opt)
+    _assert_same_run(plain, probed)
+    assert [p["step"] for p in probed["probes"]] == [2, 3, 6] and len(calls) == 3  # of 6 steps
+    assert all(0.0 <= p["miou"] <= 1.0 for p in probed["probes"])
+    # stopped after step 4 (probes at 2 and 3 taken), resumed: the same probes, not taken twice
+    out = tmp_path / "stopped"
+    with monkeypatch.context() as m:
+        _stop_at(m, 4)
+        with pytest.raises(_Stop):
+            pretrain(scenes, str(out), cfg, progress=False, log=str, checkpoint_every=4, probe=probe, **opt)
+    calls.clear()
+    resumed = pretrain(scenes, str(out), cfg, progress=False, log=str, probe=probe, **opt)
+    assert len(calls) == 1 and resumed["probes"] == probed["probes"]
+    assert pretrain(scenes, str(out), cfg, progress=False, log=str, probe=probe, **opt)["probes"] == probed["probes"]

@@ -3,7 +3,7 @@ level at the points), on tiny scenes."""
 
 import numpy as np
 
-from pointcept_dos.demo.probe import linear_probe
+from pointcept_dos.evaluation.linear_probe import linear_probe
 from pointcept_dos.demo.pretrain import build_model, model_config
 
 
@@ -33,3 +33,20 @@ def test_backbone_probe_uses_every_level():
     result = linear_probe(backbone, train, val, grid_size=0.1, iters=20)
     assert result["feature_dim"] == backbone.probe_channels == 512
     assert 0.0 <= result["miou"] <= 1.0
+
+
+def test_a_probe_leaves_the_backbone_and_every_random_stream_as_they_were():
+    """What lets OnlineProbeHook run inside a pretraining run without changing it."""
+    import torch
+
+    backbone = build_model(model_config(num_prototypes=8)).teacher["backbone"].train()
+    state = {k: v.clone() for k, v in backbone.state_dict().items()}
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = linear_probe(backbone, [_coloured_scene(0)], [_coloured_scene(2)], grid_size=0.1, iters=10, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert backbone.training and all(torch.equal(v, backbone.state_dict()[k]) for k, v in state.items())
+    # and the probe itself is reproducible, whatever the caller's stream
+    torch.manual_seed(999)
+    again = linear_probe(backbone, [_coloured_scene(0)], [_coloured_scene(2)], grid_size=0.1, iters=10, seed=3)
+    assert again["miou"] == first["miou"] and again["confusion"] == first["confusion"]

@@ -144,7 +144,7 @@ def test_hook_logs_collapse_signals_and_empty_steps():
         from pointcept.engines.hooks.builder import build_hooks
         from dos_batches import two_view_batch
 
-        records, scalars = [], {}
+        records, scalars, histograms = [], {}, {}
 
         class Capture(logging.Handler):
             def emit(self, record):
@@ -153,6 +153,9 @@ def test_hook_logs_collapse_signals_and_empty_steps():
         class Writer:
             def add_scalar(self, key, value, step):
                 scalars.setdefault(key, []).append((step, value))
+
+            def add_histogram_raw(self, tag, bucket_limits, bucket_counts, global_step, **stats):
+                histograms.setdefault(tag, []).append((global_step, bucket_limits, bucket_counts))
 
         logger = logging.getLogger("dos-hook-test")
         logger.addHandler(Capture())
@@ -179,7 +182,7 @@ def test_hook_logs_collapse_signals_and_empty_steps():
                 model(batch)
             model.after_step()  # ModelHook's, before the hook's: the step's record to the monitor
             hook.after_step()
-        print(json.dumps(dict(records=records, scalars=sorted(scalars))))
+        print(json.dumps(dict(records=records, scalars=sorted(scalars), histograms=histograms)))
     """)
     lines = [m for _, m in result["records"] if m.startswith("Prototype usage @")]
     assert [line.split(":")[0] for line in lines] == ["Prototype usage @ step 2", "Prototype usage @ step 4"]
@@ -191,8 +194,14 @@ def test_hook_logs_collapse_signals_and_empty_steps():
     assert sum(m.startswith("Collapse signals @ step") for m in warnings) == 2
     assert all("student_temp / teacher_temp >= 2.5" in m for m in warnings if m.startswith("Collapse"))
     assert any(m.startswith("1 of the last 2 steps had no matched point") for m in warnings)
-    for key in ("target_entropy", "teacher_spread", "empty_terms", "empty_steps", "effective_prototypes"):
+    for key in ("target_entropy", "teacher_spread", "empty_terms", "empty_steps", "effective_prototypes",
+                "prior_head_mass", "teacher_head_share", "target_head_share", "head_entropy", "tail_entropy"):
         assert f"prototypes/{key}" in result["scalars"]
+    # by prototype index, against the prior: one bucket per prototype, shares summing to 1
+    for key in ("prior", "usage", "target_usage"):
+        (step, limits, counts), _ = result["histograms"][f"prototypes/{key}_by_index"]
+        assert step == 2 and limits == [i + 0.5 for i in range(16)] and sum(counts) == pytest.approx(1.0)
+    assert "prior head-10 mass" in lines[0] and "softmap entropy/logN head-10" in lines[0]
 
 
 def pretrain_options(root, epochs):
@@ -269,6 +278,7 @@ def hook_lines(log):
 
 def test_resume_is_exact(tmp_path, exp_root):
     root = write_lattice_scene(tmp_path / "lattice")
+    write_lattice_scene(root, split="val", name="scene0001_00")  # for the base's online probe
     config = tmp_path / "dos-spunet-deterministic.py"
     config.write_text(DETERMINISTIC_DATA_CONFIG.format(base=SPUNET_PRETRAIN))
     options = resume_options(root)
@@ -316,7 +326,8 @@ from dos_rank_dump import RANK_DUMP_HOOK as __rank_dump
 
 _base_ = [{base!r}]
 
-hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=None) + [dict(type=__rank_dump)]
+hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=None,
+                         online_probe=dict(interval=1, train_scenes=2, val_scenes=1, iters=20)) + [dict(type=__rank_dump)]
 """
 
 
@@ -324,7 +335,7 @@ def test_two_processes_on_cpu_hold_identical_weights(tmp_path, exp_root):
     # two rooms and a degenerate scan of one point: some process gets it at every epoch, and
     # its step has no matched point in any term
     root = write_scannet_like(tmp_path / "data", points=600,
-                              scenes={"train": ["scene0000_00", "scene0001_00"], "val": []})
+                              scenes={"train": ["scene0000_00", "scene0001_00"], "val": ["scene0003_00"]})
     write_scannet_like(tmp_path / "data", points=1, scenes={"train": ["scene0002_00"], "val": []}, seed=1)
     config = tmp_path / "dos-spunet-two-processes.py"
     config.write_text(TWO_PROCESS_CONFIG.format(base=SPUNET_PRETRAIN))
@@ -334,6 +345,8 @@ def test_two_processes_on_cpu_hold_identical_weights(tmp_path, exp_root):
                      "hooks.2.log_interval=1", *SMALL_HEAD, *backbone_options("model.backbone", SMALL_SPUNET)],
                     exp_root, timeout=600, processes=2)
     assert "pointcept-dos CPU mode: 2 processes, gloo at tcp://127.0.0.1:" in log
+    # rank 0 probed after each epoch while rank 1 waited at the barrier (no hang, one line each)
+    assert len(re.findall(r"Online probe @ epoch \d \(teacher\): mIoU \d+\.\d", log)) == 2, log[-4000:]
     # 3 scenes over 2 processes, one per process per step: 2 steps per epoch, 2 epochs
     reports = hook_lines(log)
     assert sorted(reports) == [1, 2, 3, 4], log[-4000:]
@@ -353,3 +366,33 @@ def test_two_processes_on_cpu_hold_identical_weights(tmp_path, exp_root):
         assert torch.equal(states[0][key], states[1][key]), key
     saved = load_checkpoint(exp_root / "scannet" / "two" / "model" / "model_last.pth")["state_dict"]
     assert torch.equal(saved["module.student.head.prototypes"], states[0]["student.head.prototypes"])
+
+
+def test_online_probe_logs_and_leaves_the_run_as_it_was(tmp_path, exp_root):
+    """OnlineProbeHook after every epoch: its log lines, and the same losses and weights as the
+    run without it (the probe copies the teacher and forks every random stream)."""
+    root = write_lattice_scene(tmp_path / "lattice")
+    write_lattice_scene(root, split="val", name="scene0001_00")
+    runs = {}
+    for name, probe in (("with", "dict(interval=1, iters=20)"), ("without", "None")):
+        config = tmp_path / f"dos-probe-{name}.py"
+        config.write_text(DETERMINISTIC_DATA_CONFIG.format(base=SPUNET_PRETRAIN) + ONLINE_PROBE_HOOKS.format(probe=probe))
+        options = [o for o in resume_options(root) if not o.startswith(("epoch=", "eval_epoch="))]
+        log = run_train(["-c", str(config), "-n", name, "--", *options, "epoch=4", "eval_epoch=2"],
+                        exp_root, threads=1)
+        final = load_checkpoint(exp_root / "scannet" / name / "model" / "model_last.pth")["state_dict"]
+        runs[name] = (log, step_losses(log), final)
+    probes = re.findall(r"Online probe @ epoch (\d) \(teacher\): mIoU (\d+\.\d), head", runs["with"][0])
+    assert [e for e, _ in probes] == ["1", "2"], runs["with"][0][-3000:]
+    assert "Online probe" not in runs["without"][0]
+    assert runs["with"][1] == runs["without"][1] and len(runs["with"][1]) >= 2
+    for key, value in runs["without"][2].items():
+        if torch.is_tensor(value):
+            assert torch.equal(runs["with"][2][key], value), key
+
+
+ONLINE_PROBE_HOOKS = """
+from pointcept_dos.integration.config_presets import pretrain_hooks as __pretrain_hooks
+
+hooks = __pretrain_hooks(base_wd=0.04, final_wd=0.2, save_freq=None, online_probe={probe})
+"""

@@ -16,8 +16,11 @@ def test_softmap_entropy_is_one_when_flat_and_zero_when_sharp():
     sharp = torch.zeros(10, 4)
     sharp[3] = 1.0
     offset = torch.tensor([10])
-    assert softmap_entropy(flat, offset) == (pytest.approx(1.0), 1)
-    assert softmap_entropy(sharp, offset) == (pytest.approx(0.0), 1)
+    total, views = softmap_entropy(flat, offset)
+    assert views == 1 and total.tolist() == pytest.approx([1.0] * 4)
+    assert softmap_entropy(sharp, offset)[0].tolist() == pytest.approx([0.0] * 4)
+    mixed = torch.cat([flat[:, :2], sharp[:, 2:]], 1)  # per prototype: two flat, two sharp
+    assert softmap_entropy(mixed, offset)[0].tolist() == pytest.approx([1.0, 1.0, 0.0, 0.0])
     # views of fewer than 2 points are not counted (log 1 = 0)
     assert softmap_entropy(torch.ones(11, 4) / 10, torch.tensor([1, 11]))[1] == 1
 

@@ -16,8 +16,12 @@ from pointcept_dos.models.monitor import (
 )
 
 
-def record(usage, entropy=(1.2, 2), spread=(1.6, 2), empty_terms=0, terms=8):
-    return StepRecord(torch.tensor(usage, dtype=torch.float64), entropy, spread, empty_terms, terms)
+def record(usage, entropy=(1.2, 2), spread=(1.6, 2), empty_terms=0, terms=8, target=None, per_prototype=None):
+    """A step record; `entropy` (sum over views of the mean over prototypes, views)."""
+    usage = torch.tensor(usage, dtype=torch.float64)
+    per_prototype = torch.full_like(usage, entropy[0]) if per_prototype is None else torch.tensor(per_prototype)
+    target = usage if target is None else torch.tensor(target, dtype=torch.float64)
+    return StepRecord(usage, target, (per_prototype.double(), entropy[1]), spread, empty_terms, terms)
 
 
 def test_report_averages_the_steps_by_prototype_index_and_resets():
@@ -86,3 +90,39 @@ def test_each_warning_says_what_to_change():
     empty = report_warnings(50, _report(empty_steps=3.0))
     assert len(empty) == 1 and "3 of the last 50 steps had no matched point" in empty[0]
     assert report_warnings(50, _report(target_entropy=0.95)) == []  # one signal is no proof
+
+
+def test_the_prior_by_prototype_index_in_the_report():
+    """Usage from the teacher's cosines and from the balanced targets, and each prototype's
+    softmap sharpness, aligned by index against the prior; summarised on its 10 head prototypes."""
+    model = tiny_model(num_prototypes=20)
+    prior = model.params.prior
+    monitor = TrainingMonitor(model.params)
+    teacher = [0] * 10 + [1] * 10  # the teacher ignores the prior's head
+    target = [3] * 10 + [1] * 10
+    flat_head = [0.8] * 10 + [0.2] * 10  # entropy / log N summed over 2 views
+    monitor.observe(record(teacher, entropy=(1.0, 2), target=target, per_prototype=flat_head))
+    r = monitor.report()
+    assert r["usage"].tolist()[:10] == [0.0] * 10 and r["teacher_head_share"] == 0.0
+    assert r["target_head_share"] == pytest.approx(30 / 40) and r["target_usage"][0] == pytest.approx(3 / 40)
+    assert r["prior_head_mass"] == pytest.approx(float(prior[:10].sum()))
+    assert r["head_entropy"] == pytest.approx(0.4) and r["tail_entropy"] == pytest.approx(0.1)
+    assert r["prototype_entropy"].tolist() == pytest.approx([0.4] * 10 + [0.1] * 10)
+    line = report_line(5, r)
+    assert f"prior head-10 mass {r['prior_head_mass']:.3f}: teacher 0.000, targets 0.750" in line
+    assert "softmap entropy/logN head-10 0.400, tail 0.100" in line
+
+
+def test_a_forward_counts_the_plan_argmax_with_the_prior():
+    """The target usage of a real forward: each matched point's largest softmap x prior mass;
+    with the prior's strong head the plan gives the head prototypes more than raw argmax does."""
+    torch.manual_seed(0)
+    model = tiny_model(zipf_alpha=2.0)
+    with torch.no_grad():
+        model(two_view_batch())
+    record = model.last_record
+    assert int(record.target_counts.sum()) > 0
+    views = record.prototype_entropy[1]
+    assert views == 8 and record.prototype_entropy[0].shape == (16,)
+    assert float(record.target_counts[:3].sum()) / float(record.target_counts.sum()) > \
+        float(record.usage_counts[:3].sum()) / float(record.usage_counts.sum())

@@ -23,8 +23,9 @@ ALLOWED = {
     "backbones": {"core"},
     "models": {"core", "backbones"},
     "inference": {"core", "backbones", "data", "io"},
-    "integration": {"core", "backbones", "models", "io", "data"},
-    "demo": {"core", "backbones", "models", "data", "io", "inference", "synthetic"},
+    "evaluation": {"core", "backbones", "data", "inference"},
+    "integration": {"core", "backbones", "models", "io", "data", "evaluation"},
+    "demo": {"core", "backbones", "models", "data", "io", "inference", "evaluation", "synthetic"},
     "cli": {"__init__", "demo"},
     "__init__": {"core"},
 }

@@ -68,4 +68,8 @@ scheduler = dict(
     final_div_factor=1000.0,
 )
 
-hooks = __pretrain_hooks(base_wd=base_wd, final_wd=final_wd, save_freq=10)
+# is the run learning? a linear probe of the teacher every 10 trainer epochs, fit on 4 train scenes
+# of the config's own data and scored on 2 held-out ones (OnlineProbeHook; indoor layouts; the
+# outdoor configs restate their hooks without it). Off: online_probe=None.
+hooks = __pretrain_hooks(base_wd=base_wd, final_wd=final_wd, save_freq=10,
+                         online_probe=dict(interval=10, train_scenes=4, val_scenes=2))
