@@ -104,8 +104,11 @@ def run_demo(fold_root, out, seed, steps, threads, extra):
 
 def tuning_run(fold_root, out, seed, steps, threads, overrides):
     """DOS pretrained in this process with settings the demo does not expose (`overrides`:
-    "train.KEY=VALUE" for the training loop, "model.KEY=VALUE" for DOS-v1m1, values as Python
-    literals), probed like the demo; -> its probe result. For choosing settings on the tune fold."""
+    "train.KEY=VALUE" for the training loop, "model.KEY=VALUE" for DOS-v1m1, "scene.KEY=VALUE"
+    for the synthetic generator, values as Python literals), probed on the fold like the demo;
+    -> its probe result. With any "scene." key (or "scene.synthetic=1") DOS is pretrained on the
+    demo's 24 synthetic train scenes of `seed` instead of the fold's real ones: what the
+    synthetic demo teaches, judged on real rooms. For choosing settings on the tune fold."""
     import ast
 
     import torch
@@ -113,16 +116,21 @@ def tuning_run(fold_root, out, seed, steps, threads, overrides):
     from pointcept_dos.demo.pretrain import model_config, pretrain
     from pointcept_dos.demo.run import PRESETS
     from pointcept_dos.demo.scene_source import dataset_source, load_split
+    from pointcept_dos.synthetic import scannet_layout_scenes
 
     torch.set_num_threads(threads)
     preset = PRESETS["default"]
     train = dict(steps=steps, max_points=preset["max_points"], precise_bn_scenes=preset["precise_bn_scenes"])
-    model = {}
+    model, scene = {}, {}
     for item in overrides:
         key, value = item.split("=", 1)
         where, _, name = key.partition(".")
-        (train if where == "train" else model)[name] = ast.literal_eval(value)
-    scenes = load_split(dataset_source(fold_root), "train")
+        dict(train=train, model=model, scene=scene)[where][name] = ast.literal_eval(value)
+    if scene:
+        scene.pop("synthetic", None)
+        scenes = [s for split, _, s in scannet_layout_scenes(dict(train=preset["train_scenes"]), seed, **scene)]
+    else:
+        scenes = load_split(dataset_source(fold_root), "train")
     result = pretrain(scenes, out, model_config(**model), seed=seed, progress=False, log=lambda *_: None, **train)
     return probe_checkpoint(result["checkpoint"], fold_root, seed, threads)
 

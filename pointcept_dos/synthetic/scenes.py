@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data.scannet_taxonomy import CLASS_NAMES, IGNORE_INDEX, class_histogram
 from .primitives import SceneBuilder, inside_solids, shade_colors, visible_from
+from .scanner import distance_density, surface_bumps, uneven_light
 from .room_layout import ROOM_TYPE_WEIGHTS, ROOM_TYPES, Layout, Room, add_openings, \
     add_structure, furnish
 
@@ -32,6 +33,12 @@ DEFAULTS = dict(
     blob_radius=(0.1, 0.35),
     ceiling=0.5,         # relative sampling density of the ceiling (0: no ceiling)
     room_type=None,      # one of ROOM_TYPES, or None for random
+    # what a real scan adds (`scanner`); 0 turns an effect off
+    density_falloff=0.0,  # m: points kept with probability (this / distance to the sensor)^2
+    density_floor=0.3,    # ... but at least this
+    bump_amp=0.0,         # m: rms of smooth bumps along the normals
+    light_variation=0.0,  # relative amplitude of a smooth brightness field
+    color_cast=0.0,       # std of a per-scene gain per colour channel
 )
 
 
@@ -113,10 +120,16 @@ def generate_scene(seed, return_meta=False, **options):
         dist2 = ((coord[keep][:, None, :] - centres[None]) ** 2).sum(-1)
         keep = keep[~np.any(dist2 < radii[None] ** 2, axis=1)]
 
+    # 5. what a real scan adds, each effect from its own stream (off: the scene without it)
+    scan = [np.random.default_rng(seq) for seq in rng.bit_generator.seed_seq.spawn(3)]
+    keep = keep[distance_density(coord[keep], views, opt["density_falloff"], opt["density_floor"], scan[0])]
+
     coord = coord[keep] + rng.normal(0.0, opt["noise_std"], (len(keep), 3))
     normal = normal[keep]
+    coord = surface_bumps(coord, normal, opt["bump_amp"], scan[1])
     light = np.array([rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4), 1.0])
     color = shade_colors(d["base"][keep], d["pstd"][keep], normal, rng, light / np.linalg.norm(light))
+    color = uneven_light(color, coord, opt["light_variation"], opt["color_cast"], scan[2])
     out = dict(
         coord=coord.astype(np.float32),
         color=color,
