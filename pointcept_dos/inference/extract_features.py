@@ -120,7 +120,9 @@ def backbone_point_features(backbone, coord, feat, grid_size, probe=True):
 
     coord [M, 3] metres (centred in float64 here), feat [M, Cin] numpy -> [M, C] float32
     tensor: every level of the backbone brought back to the points (`probe_features`), or with
-    ``probe=False`` the backbone's own output at the points (what DOS's prototype head reads)."""
+    ``probe=False`` the backbone's own output at the points (what DOS's prototype head reads).
+    The tensors go to the backbone's device (a GPU model during training: OnlineProbeHook)."""
+    device = next(backbone.parameters()).device
     coord_t = torch.from_numpy(center_shift(coord))
     point = dict(
         coord=coord_t,
@@ -129,6 +131,7 @@ def backbone_point_features(backbone, coord, feat, grid_size, probe=True):
         grid_size=float(grid_size),
         grid_coord=grid_coord(coord_t, grid_size),
     )
+    point = {k: v.to(device) if torch.is_tensor(v) else v for k, v in point.items()}
     if probe:
         return probe_features(backbone, point).float()
     return input_point_features(backbone(point)).float()
