@@ -125,7 +125,7 @@ def scene_features(backbone, scene, grid_size, probe=True, input_keys=INPUT_KEYS
 def _fit_linear(x, y, num_classes, seed, iters, weight_decay):
     """Multinomial logistic regression by full-batch L-BFGS -> nn.Linear."""
     torch.manual_seed(seed)  # the caller has forked the RNG: the run's own stream is untouched
-    head = nn.Linear(x.shape[1], num_classes)
+    head = nn.Linear(x.shape[1], num_classes).to(x.device)  # drawn on the CPU: the same values anywhere
     optimizer = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=iters,
                                   history_size=20, line_search_fn="strong_wolfe")
     loss_fn = nn.CrossEntropyLoss()
@@ -191,8 +191,12 @@ def _linear_probe(backbone, train_scenes, val_scenes, grid_size, class_names, se
     if len(x) > opt["max_train_points"]:
         sel = torch.from_numpy(np.sort(rng.choice(len(x), opt["max_train_points"], replace=False)))
         x, y = x[sel], y[sel]
+    # the fit runs where the backbone runs (a GPU during training: seconds, not a CPU minute)
+    device = next(backbone.parameters()).device if backbone is not None else torch.device("cpu")
+    x, y = x.to(device), y.to(device)
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     head = _fit_linear((x - mean) / std, y, num_classes, seed, opt["iters"], opt["weight_decay"])
+    head, mean, std = head.cpu(), mean.cpu(), std.cpu()
 
     conf = np.zeros((num_classes, num_classes), np.int64)
     with torch.no_grad():
