@@ -68,6 +68,7 @@ TRAIN_DEFAULTS = dict(
     grid_size=0.05,
     max_points=4000,        # points per view
     precise_bn_scenes=8,    # teacher BatchNorm statistics re-estimated on this many scenes
+    views={},               # overrides of views.VIEW_DEFAULTS (the views' augmentation)
 )
 
 
@@ -254,7 +255,7 @@ def pretrain(scenes, out_dir, model_cfg, seed=0, progress=True, log=print, posit
     start = time.time()
     for step in range(first_step, total):
         batch = pretrain_batch(scenes, opt["grid_size"], seed, step, opt["scenes_per_batch"],
-                               max_points=opt["max_points"])
+                               max_points=opt["max_points"], **opt["views"])
         lr = lr_at(step, total, opt["lr"], opt["warmup_ratio"])
         for group in optimizer.param_groups:
             group["lr"] = lr
