@@ -1,4 +1,11 @@
-"""The learnable mask token of the "mask_token" student input (Sonata's, an ablation of DOS)."""
+"""The learnable mask token of the "mask_token" student input (the paper's first ablation).
+
+It differs from Sonata's token in three ways, all documented, none tuned: it replaces the raw
+input features of a masked point (before the backbone's stem; Sonata's replaces the point
+embedding after it), it is drawn from a truncated normal (Sonata's starts at zero), and masked
+points keep their coordinates (Sonata jitters them). A backbone-independent token has to sit on
+the input: the stem is the backbone's own (PT-v3m2, SpUNet-v1m1, ours).
+"""
 
 import torch
 import torch.nn as nn
