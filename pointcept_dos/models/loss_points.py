@@ -19,8 +19,8 @@ def _pool(feat, backbone_input, stride):
     batch = offset_to_batch(backbone_input["offset"])
     cells = torch.div(backbone_input["grid_coord"].long(), stride, rounding_mode="floor")
     # voxels keyed (segment, cell) as one int64, sorted segment first, so pooled segments stay
-    # contiguous (torch.unique over [N, 4] rows is far slower on CPU: bench/README.md, "DOS step
-    # on CPU"); the shift makes cells >= 0 without changing which points share a voxel
+    # contiguous (torch.unique over [N, 4] rows is far slower on CPU: bench/README.md, "Loss
+    # pooling"); the shift makes cells >= 0 without changing which points share a voxel
     if len(cells):
         cells = cells - cells.min(0).values
     voxels, inverse = VoxelLevel.from_coords(batch, cells)
