@@ -37,7 +37,7 @@ def _probe_spread(args, method, per_seed):
     from pointcept_dos.evaluation import linear_probe
     from pointcept_dos.synthetic import scannet_layout_names
 
-    folders = {run_label(model_config(**o)): run for run, o in RUNS.items()}
+    folders = {run_label(model_config(**o), model_config()): run for run, o in RUNS.items()}
     if method not in folders:
         return None
     spreads = []

@@ -22,11 +22,14 @@ import time
 # points kept with a mask token, loss at every matched point: Sonata's) and the objective
 # (per-point assignment over prototypes: Sonata's / DINO's). folder -> model overrides; each
 # run's label is made from what it ran (`run_label`)
+# The per-point arm runs as Sonata's objective does, on a uniform Sinkhorn, at its own healthy
+# teacher temperature: 0.04, Sonata's starting value, chosen on tuning seed 100 (bench/README.md,
+# "Representation quality")
 RUNS = {
     "dos": dict(),
     "dos_alpha0": dict(zipf_alpha=0.0),
     "dos_mask_token": dict(student_input="mask_token"),
-    "dos_per_point": dict(objective="per_point"),
+    "dos_per_point": dict(objective="per_point", zipf_alpha=0.0, teacher_temp=0.04),
 }
 MAIN_RUN = "dos"
 RAW_INPUT = "raw input (9 channels)"
@@ -53,18 +56,25 @@ class DemoArgumentError(ValueError):
     """A command-line value the demo cannot run with (exit code 2): the value and why."""
 
 
-def run_label(model_cfg):
-    """A run's row label, from its model config: DOS, the ablation's change, the Zipf exponent."""
+def run_label(model_cfg, main_cfg=None):
+    """A run's row label, from its model config: DOS, the ablation's change, the Zipf exponent,
+    and the teacher temperature where it differs from the main run's (``main_cfg``)."""
     from ..models.dos_v1m1 import resolved_config
     from ..models.step_params import build_schedule
 
-    cfg = resolved_config({k: v for k, v in model_cfg.items() if k != "type"})
+    def resolved(c):
+        return resolved_config({k: v for k, v in c.items() if k != "type"})
+
+    cfg = resolved(model_cfg)
     name = "DOS"
     if cfg["student_input"] == "mask_token":
         name += " + mask token"
     if cfg["objective"] == "per_point":
         name += " + per-point objective"
-    return f"{name} alpha={build_schedule('zipf_alpha', cfg['zipf_alpha'])!r}"
+    name += f" alpha={build_schedule('zipf_alpha', cfg['zipf_alpha'])!r}"
+    if main_cfg is not None and resolved(main_cfg)["teacher_temp"] != cfg["teacher_temp"]:
+        name += f" tau_T={build_schedule('teacher_temp', cfg['teacher_temp'])!r}"
+    return name
 
 
 def _log(msg):
@@ -363,7 +373,7 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
     jobs = 2 if threads >= 2 else 1
     per_job = max(1, threads // jobs)
     model_cfgs = {run: model_config(args.backbone, **RUNS[run]) for run in runs_to_do}
-    labels = {run: run_label(cfg) for run, cfg in model_cfgs.items()}
+    labels = {run: run_label(cfg, model_cfgs[MAIN_RUN]) for run, cfg in model_cfgs.items()}
     _log(f"pretraining {', '.join(labels.values())}: {preset['steps']} steps each, "
          f"{preset['max_points']} points per view, 2 scenes x 2 views per step; {jobs} "
          f"process(es) x {per_job} thread(s); linear probes on {preset['probe_train_scenes']} "

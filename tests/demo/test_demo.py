@@ -169,8 +169,9 @@ def test_demo_quick_end_to_end(quick_demo):
     out = quick_demo["out"]
     report = out / "report"
     metrics = json.loads((report / "metrics.json").read_text())
-    labels = [run_label(model_config(**overrides)) for overrides in RUNS.values()]
+    labels = [run_label(model_config(**overrides), model_config()) for overrides in RUNS.values()]
     assert labels[:2] == ["DOS alpha=1.3", "DOS alpha=0"]  # named by what ran
+    assert labels[3] == "DOS + per-point objective alpha=0 tau_T=0.04"
     methods = ("raw input (9 channels)", "random init", *labels)
     assert list(metrics["results"]) == list(methods)  # baselines first, then DOS and its ablations
     text = (report / "report.md").read_text()

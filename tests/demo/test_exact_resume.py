@@ -130,7 +130,7 @@ def test_demo_killed_mid_pretraining_then_rerun_equals_uninterrupted(quick_demo,
                                 progress=False, log=str, **cfg["train"])
             assert read_checkpoint(straight["checkpoint"])["cfg"] == cfg  # settings and scenes
             _assert_same_run(straight, dict(history=resumed["history"], model=_model_of(resumed)))
-            final = metrics["final_training_stats"][run_label(cfg["model"])]
+            final = metrics["final_training_stats"][run_label(cfg["model"], model_config())]
             assert final == pytest.approx({k: straight["history"][-1][k] for k in final}, rel=1e-6)
     finally:
         torch.set_num_threads(threads)
