@@ -6,8 +6,9 @@ run's settings and every file the demo wrote in OUT with its SHA-256. The demo w
 only where there is none, or where the manifest records the very bytes found there (a file of
 its own), and deletes only such files. A file it did not write, or one changed since, is never
 replaced nor removed, with or without `--overwrite`: the demo stops before writing and names it.
-A file being written is recorded as pending first, so what a killed run left half-written is
-known to be the demo's and is cleared when the run resumes.
+A file being written is recorded as pending first, so the temporary a killed run left beside
+it is known to be the demo's and is cleared when the run resumes; the file itself is complete
+(writes are atomic) and is kept.
 
 What OUT may hold when the demo starts:
 - nothing (or OUT does not exist): a new run;
@@ -221,15 +222,24 @@ class OutputFolder:
             return True
 
     def _clear(self, manifest, everything):
-        """Remove the demo's files of `manifest` (everything) or only its pending ones and the
-        temporaries of atomic writes beside them (after a kill); returns the manifest left."""
+        """Remove the demo's files of `manifest` (everything), or settle its pending ones after a
+        kill: the temporaries of their atomic writes go, and the file at a pending path, always
+        complete (the old one, or the new one renamed into place before its digest was
+        recorded), stays and is recorded, so a checkpoint written just before a kill is resumed
+        from. Returns the manifest left."""
         targets = list(manifest["pending"]) + (list(manifest["files"]) if everything else [])
         for rel in sorted(set(targets)):
+            if self._linked(rel):
+                continue
             path = self.path(rel)
-            if self._owns(manifest, rel) and os.path.isfile(path) and not self._linked(rel):
-                os.remove(path)
+            if os.path.isfile(path):
+                if everything:
+                    if self._owns(manifest, rel):
+                        os.remove(path)
+                else:
+                    manifest["files"][rel] = sha256_file(path)
             folder, name = os.path.split(path)
-            if os.path.isdir(folder) and not self._linked(rel):
+            if os.path.isdir(folder):
                 for entry in os.listdir(folder):
                     temporary = _TEMPORARY.match(entry)
                     if temporary and temporary["name"] == name:

@@ -215,8 +215,8 @@ def test_demo_quick_end_to_end(quick_demo):
     # the runs and the data are where the README says, and nothing else was written next to them
     assert os.path.isfile(out / "dos" / "model_last.pth")
     assert not os.path.exists(out / "dos" / "resume.pth")  # removed once finished
-    assert sorted(os.listdir(out)) == sorted(["data", "demo_manifest.json", "report",
-                                              *RUNS])
+    assert sorted(os.listdir(out)) == sorted([".demo_manifest.lock", "data", "demo_manifest.json",
+                                              "report", *RUNS])
     # the comparisons DOS exists for, one line each, from this run's numbers
     main = metrics["results"]["DOS alpha=1.3"]["miou"]
     for method in methods[:2] + methods[3:]:

@@ -4,6 +4,7 @@ runs one at a time per folder, checks everything it can before the first byte, a
 only the scenes it wrote."""
 
 import errno
+import hashlib
 import importlib.util
 import json
 import os
@@ -198,13 +199,20 @@ def test_resume_clears_what_a_killed_run_left_half_written(tmp_path, monkeypatch
     (out / "dos_alpha0").mkdir()
     half = out / "dos_alpha0" / ".resume.pth.x1y2z3w4.tmp"
     half.write_bytes(b"half")
-    (out / MANIFEST_NAME).write_text(json.dumps(dict(manifest, pending=["dos_alpha0/resume.pth"])))
+    # a kill after a write's rename, before its digest was recorded: the file is complete
+    renamed = out / "dos_alpha0" / "model_last.pth"
+    renamed.write_bytes(b"complete")
+    pending = ["dos_alpha0/model_last.pth", "dos_alpha0/resume.pth"]
+    (out / MANIFEST_NAME).write_text(json.dumps(dict(manifest, pending=pending)))
     folder.release()
     mine = out / "dos_alpha0" / ".resume.pth.mine.tmp"  # not the shape of a temporary: the user's
     mine.write_bytes(b"mine")
     assert OutputFolder(out).claim(quick_settings(), quick_plan()) == "resume"
     assert not half.exists() and mine.read_bytes() == b"mine"
-    assert json.loads((out / MANIFEST_NAME).read_text())["pending"] == []
+    assert renamed.read_bytes() == b"complete"  # kept, and the demo's from now on
+    after = json.loads((out / MANIFEST_NAME).read_text())
+    assert after["pending"] == [] and "dos_alpha0/resume.pth" not in after["files"]
+    assert after["files"]["dos_alpha0/model_last.pth"] == hashlib.sha256(b"complete").hexdigest()
 
 
 def test_a_failed_write_leaves_nothing_pending_and_the_old_file(tmp_path, monkeypatch):
