@@ -18,9 +18,9 @@ The stand-ins (each a module placed in ``sys.modules`` under the extension's nam
 
 ``torch_scatter``
     `segment_csr` and `segment_coo` (sum / mean / min / max), on torch's `scatter_reduce`, the
-    two functions Pointcept's PT-v3 pooling and Sonata's losses call. Gradients: sum and mean
-    as torch_scatter's; at ties, min / max share the gradient among the tied entries where
-    torch_scatter gives it to one of them.
+    two functions Pointcept's PT-v3 pooling and Sonata's losses call. Gradients as
+    torch_scatter's, ties included: min / max give the whole gradient to the first entry that
+    attains the extreme.
 ``pointops``
     `knn_query`, exact, on `core.neighbours.knn` (any device): the CPU mode's stand-in.
 ``torch_cluster``, ``wandb``, ``open3d``
@@ -69,9 +69,22 @@ def _reduce_rows(src, index, size, reduce):
     shape = (size,) + tuple(src.shape[1:])
     expanded = index.view(-1, *([1] * (src.dim() - 1))).expand_as(src)
     out = torch.zeros(shape, dtype=src.dtype, device=src.device)
+    name = _reduce_name(reduce)
     # include_self=False: a row's value comes from its entries only; rows with none stay 0,
     # as torch_scatter leaves empty segments
-    return out.scatter_reduce(0, expanded, src, reduce=_reduce_name(reduce), include_self=False)
+    if name not in ("amin", "amax") or src.shape[0] == 0:
+        return out.scatter_reduce(0, expanded, src, reduce=name, include_self=False)
+    # scatter_reduce's amin / amax share the gradient among tied entries; torch_scatter routes it
+    # to the first, so the output is gathered from the first entry that attains each extreme
+    with torch.no_grad():
+        best = out.scatter_reduce(0, expanded, src, reduce=name, include_self=False).gather(0, expanded)
+        attains = (src == best) | (src.isnan() & best.isnan())
+        rows = torch.arange(src.shape[0], device=src.device).view(-1, *([1] * (src.dim() - 1)))
+        candidate = torch.where(attains, rows.expand_as(src), src.shape[0])
+        first = torch.full(shape, src.shape[0], dtype=torch.long, device=src.device)
+        first = first.scatter_reduce(0, expanded, candidate, reduce="amin", include_self=True)
+    picked = src.gather(0, first.clamp(max=src.shape[0] - 1))
+    return torch.where(first < src.shape[0], picked, out)
 
 
 def segment_csr(src, indptr, out=None, reduce="sum"):
