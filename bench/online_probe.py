@@ -4,8 +4,8 @@ when no GPU).
 One call of the hook's probe (its defaults: 4 train + 2 held-out scenes, 200 L-BFGS iterations
 on at most 100,000 points) with the backbone of a DOS pretrain config (PT-v3m2 base of
 scannet-pretrain.py, SpUNet-v1m1 of scannet-pretrain-spunet.py) on synthetic ScanNet-layout
-scenes at the config's grid and input channels, the time split into features (BatchNorm re-estimation
-included) and the classifier's fit. Its share of a run is this over the training time between
+scenes at the config's grid and input channels (read off the config as the hook reads them), the
+time split into features (BatchNorm re-estimation included) and the classifier's fit. Its share of a run is this over the training time between
 two calls: `interval` trainer epochs of the config (ScanNet: 100 iterations each), the step
 time from bench/step.py at the same backbone.
 
