@@ -29,6 +29,11 @@ What it changes (each patch is a small named function below; ``enable_cpu_mode``
     spconv in eval mode fuses the conv bias into the kernel, which its CPU path rejects ("cpu don't
     support act and bias"); on CPU the convolution runs without bias and the bias is added after,
     which is the same arithmetic spconv uses in training mode.
+``spconv_cpu_one_thread``
+    spconv 2.3.8's CPU gather-GEMM-scatter (``indice_conv``, its backward, and max pooling) gives
+    a wrong output row now and then when torch runs more than one thread (measured on a 500-voxel
+    SubMConv3d: 9 of 200 calls off by up to 0.1, never with one thread). Those calls run with one
+    thread; the GEMM inside is the same size, and a 58k-voxel 64-channel conv took the same time.
 ``histc_int64``
     Pointcept's ``intersection_and_union_gpu`` calls ``torch.histc`` on int64 labels, which has no
     CPU kernel; on CPU the labels are cast to float first (exact for class indices).
@@ -265,6 +270,35 @@ def _patch_spconv_eval_bias():
     return "spconv SparseConvolution eval on CPU: bias added after the conv (no fused bias on CPU)"
 
 
+def _one_thread_on_cpu(original):
+    def run(features, *args, **kwargs):
+        if features.is_cuda:
+            return original(features, *args, **kwargs)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return original(features, *args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return run
+
+
+_SPCONV_CPU_KERNELS = ("indice_conv", "indice_conv_backward", "indice_maxpool", "indice_maxpool_backward")
+
+
+def _patch_spconv_cpu_one_thread():
+    """spconv's CPU kernels race with several threads: run them with one (spconv.pytorch.functional
+    calls them through the ``ops`` module, so replacing the module attribute reaches them)."""
+    patched = [
+        name for name in _SPCONV_CPU_KERNELS
+        if _replace_once("spconv.pytorch.ops", None, name, _one_thread_on_cpu) is not None
+    ]
+    if not patched:
+        return None
+    return "spconv CPU " + ",".join(patched) + " run with one thread (they race with more)"
+
+
 def _patch_histc_int64():
     """Pointcept's evaluator computes IoU with torch.histc on int64 labels: no CPU kernel."""
 
@@ -328,6 +362,7 @@ _PATCHES = (
     ("cuda_calls_to_cpu", _patch_cuda_calls_to_cpu),
     ("spconv_cpu_stream", _patch_spconv_cpu_stream),
     ("spconv_eval_bias", _patch_spconv_eval_bias),
+    ("spconv_cpu_one_thread", _patch_spconv_cpu_one_thread),
     ("histc_int64", _patch_histc_int64),
     ("no_flash_attention", _patch_no_flash_attention),
 )

@@ -68,6 +68,34 @@ def test_enable_cpu_mode_refuses_on_a_cuda_machine(monkeypatch):
     assert cpu_mode.applied_patches() == before
 
 
+def test_one_thread_on_cpu_restores_the_thread_count_even_on_error():
+    seen = []
+
+    def kernel(features, fail=False):
+        seen.append(torch.get_num_threads())
+        if fail:
+            raise ValueError("kernel failed")
+        return features
+
+    wrapped = cpu_mode._one_thread_on_cpu(kernel)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.ones(3)
+        assert wrapped(x) is x
+        with pytest.raises(ValueError, match="kernel failed"):
+            wrapped(x, fail=True)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+
+        class CudaLike:  # CUDA features are left to spconv's own threading
+            is_cuda = True
+
+        wrapped(CudaLike())
+        assert seen[-1] == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cpu_mode_is_not_applied_on_import():
     # a fresh interpreter: importing the module patches nothing
     code = textwrap.dedent(
@@ -150,6 +178,15 @@ PATCHED_RUN = textwrap.dedent(
     with torch.no_grad():
         got = conv(x).features
     torch.testing.assert_close(got, ref)
+    # spconv_cpu_one_thread: with 2 threads, unpatched spconv gets ~1 call in 20 wrong; patched,
+    # 60 calls equal the one-thread answer
+    torch.set_num_threads(1)
+    ref = conv(x).features
+    torch.set_num_threads(2)
+    for _ in range(60):
+        x = spconv.SparseConvTensor(x.features, indices, [20, 20, 20], 1)
+        torch.testing.assert_close(conv(x).features, ref, rtol=0, atol=1e-6)
+    assert torch.get_num_threads() == 2
 
     # stock PT-v3m2 settings with enable_flash=True build and run without flash-attn
     ptv3 = build_model(dict(
@@ -182,5 +219,5 @@ def test_cpu_mode_patches_real_pointcept():
     assert "ALL-OK" in out.stdout
     # the log line names what was patched
     assert "pointcept-dos CPU mode: patched" in out.stderr
-    for name in ("cuda_calls_to_cpu", "spconv_cpu_stream", "spconv_eval_bias", "histc_int64", "no_flash_attention"):
+    for name in ("cuda_calls_to_cpu", "spconv_cpu_stream", "spconv_eval_bias", "spconv_cpu_one_thread", "histc_int64", "no_flash_attention"):
         assert name in out.stdout, name
