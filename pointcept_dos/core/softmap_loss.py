@@ -24,14 +24,12 @@ def scene_log_softmaps(logits, offset):
     )
 
 
-def _kl(student_logits, target, offset, num_scenes, dtype, weights=None):
+def _kl(student_logits, target, offset, num_scenes, dtype):
     """The loss computed in `dtype` (see softmap_distillation_loss)."""
     target = target.to(dtype)
     log_student = scene_log_softmaps(student_logits.to(dtype), offset)
     kl = torch.xlogy(target, target) - target * log_student
-    if weights is None:
-        return kl.sum() / (num_scenes * student_logits.shape[1])
-    return (kl.sum(0) @ weights.to(dtype)) / num_scenes
+    return kl.sum() / (num_scenes * student_logits.shape[1])
 
 
 def _check_values(student_logits, target, offset, loss):
@@ -68,7 +66,7 @@ def _check_values(student_logits, target, offset, loss):
     return False
 
 
-def softmap_distillation_loss(student_logits, target, offset, prototype_weights=None):
+def softmap_distillation_loss(student_logits, target, offset):
     """KL(target softmap || student softmap), mean over prototypes and non-empty scenes.
 
     Args:
@@ -77,9 +75,6 @@ def softmap_distillation_loss(student_logits, target, offset, prototype_weights=
         target: [N, K] target softmaps from `zipf_sinkhorn`: finite, >= 0, each scene's
             column summing to 1 (or to 0 for a prototype no point of the scene may take).
         offset: [B] int cumulative point counts per scene, shared by both.
-        prototype_weights: None (each prototype weighs 1/K: the method) or [K] weights >= 0
-            summing to 1 (e.g. the Zipf prior: each prototype's mass in the plan reaches the
-            loss; opt-in, `DOSv1m1(prototype_weights="prior")`).
     Returns:
         scalar loss (nats), differentiable w.r.t. `student_logits`; 0 iff the student's
         softmaps equal the target. float32, or float64 for float64 scores and for finite
@@ -96,21 +91,15 @@ def softmap_distillation_loss(student_logits, target, offset, prototype_weights=
     num_scenes = int((torch.diff(offset, prepend=offset.new_zeros(1)) > 0).sum())
     if num_scenes == 0:
         raise ValueError("offset describes no non-empty scene: nothing to distil")
-    if prototype_weights is not None:
-        w = prototype_weights
-        if not torch.is_tensor(w) or w.shape != (student_logits.shape[1],) or not bool(
-                torch.isfinite(w).all() & (w >= 0).all()) or abs(float(w.sum()) - 1) > 1e-4:
-            raise ValueError(f"prototype_weights must be a [{student_logits.shape[1]}] tensor of finite "
-                             f"weights >= 0 summing to 1, got {w!r:.80}")
     dtype = torch.float64 if student_logits.dtype == torch.float64 else torch.float32
     target = target.detach().to(dtype)
-    loss = _kl(student_logits, target, offset, num_scenes, dtype, prototype_weights)
+    loss = _kl(student_logits, target, offset, num_scenes, dtype)
     if _check_values(student_logits, target, offset, loss):
         return loss
     # finite scores so far apart that log-softmax overflows (or gives 0 * -inf): float64 holds
     # any float32 range; the gradient, softmax - target, is bounded whatever the scores
     if dtype != torch.float64:
-        loss = _kl(student_logits, target, offset, num_scenes, torch.float64, prototype_weights)
+        loss = _kl(student_logits, target, offset, num_scenes, torch.float64)
         if bool(torch.isfinite(loss.detach())):
             return loss
     raise FloatingPointError(

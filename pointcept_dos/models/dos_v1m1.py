@@ -95,9 +95,6 @@ class DOSv1m1(nn.Module):
         collapse_guard: None (off) or dict of `CollapseGuard`'s arguments (dict() for the
             defaults): while the collapse signals cross their thresholds, cap and lower the
             teacher temperature; a run whose signals stay healthy is unchanged.
-        prototype_weights: "uniform" (the method: the softmap KL is a mean over prototypes) or
-            "prior" (beyond the paper, opt-in: each prototype's KL weighted by its Zipf mass,
-            so the prior reaches the loss as well as the sharpness; softmap objective only).
     Forward:
         a Pointcept batch with global_coord / global_origin_coord [N, 3] metres, global_feat
         [N, C_in], global_offset [2 x scenes] (two views per scene) and grid_size (metres).
@@ -135,7 +132,6 @@ class DOSv1m1(nn.Module):
         student_input="drop",
         objective="softmap",
         collapse_guard=None,
-        prototype_weights="uniform",
         **unknown,
     ):
         super().__init__()
@@ -147,9 +143,6 @@ class DOSv1m1(nn.Module):
         check_choice("sinkhorn_scope", sinkhorn_scope, {"batch", "scene"})
         check_choice("student_input", student_input, set(STUDENT_INPUTS))
         check_choice("objective", objective, set(OBJECTIVES))
-        check_choice("prototype_weights", prototype_weights, {"uniform", "prior"})
-        if prototype_weights == "prior" and objective != "softmap":
-            raise ValueError("prototype_weights='prior' weighs softmap KLs: it needs objective='softmap'")
         check_real("match_radius", match_radius, low=0.0, low_open=True)
         check_real("same_view_weight", same_view_weight, low=0.0)
         check_real("cross_view_weight", cross_view_weight, low=0.0)
@@ -166,7 +159,6 @@ class DOSv1m1(nn.Module):
         check_positive_int("loss_pool_stride", loss_pool_stride)
         self.loss_pool_stride = loss_pool_stride
         self.student_input, self.objective = student_input, objective
-        self.prototype_weights = prototype_weights
         self.params = StepParams(num_prototypes, student_temp, teacher_temp, momentum,
                                  zipf_alpha, collapse_guard)
         self.last_record = None  # what the last forward measured (`monitor.StepRecord`)
@@ -297,7 +289,6 @@ class DOSv1m1(nn.Module):
             self.sinkhorn_iters,
             self.sinkhorn_scope,
             self._sinkhorn_group(),
-            self.params.prior if self.prototype_weights == "prior" else None,
         )
         # the plan's row before the final normalisation: softmap x prior mass (the column
         # normalisation divided each prototype's mass out)

@@ -47,20 +47,17 @@ def _sinkhorn_rows(teacher_logits, offset, prior, num_iters, scope, group):
     return log_plan
 
 
-def softmap_objective(student_logits, teacher_logits, offset, prior, num_iters, scope, group,
-                      prototype_weights=None):
-    """DOS: softmap KL (each prototype weighs 1/K, or `prototype_weights`). -> (loss or None
-    when no view has points, target [N, K] softmaps)."""
+def softmap_objective(student_logits, teacher_logits, offset, prior, num_iters, scope, group):
+    """DOS: softmap KL, a mean over prototypes. -> (loss or None when no view has points,
+    target [N, K] softmaps)."""
     target = zipf_sinkhorn(teacher_logits, offset, prior, num_iters, scope, group)
     if int(offset[-1]) == 0:
         return None, target
-    return softmap_distillation_loss(student_logits, target, offset, prototype_weights), target
+    return softmap_distillation_loss(student_logits, target, offset), target
 
 
-def per_point_objective(student_logits, teacher_logits, offset, prior, num_iters, scope, group,
-                        prototype_weights=None):
-    """Sonata / DINO: per-point KL against the Sinkhorn assignment (prototype weights do not
-    apply: each point's distribution is over the prototypes).
+def per_point_objective(student_logits, teacher_logits, offset, prior, num_iters, scope, group):
+    """Sonata / DINO: per-point KL against the Sinkhorn assignment.
     -> (loss or None when no view has points, target [N, K] softmaps for the entropy signal)."""
     log_plan = _sinkhorn_rows(teacher_logits, offset, prior, num_iters, scope, group)
     softmaps = scene_log_softmaps(log_plan, offset).exp().float() if len(log_plan) else log_plan

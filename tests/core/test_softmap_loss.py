@@ -88,20 +88,3 @@ def test_masked_points_get_no_gradient():
 def test_rejects_bad_arguments(args, word):
     with pytest.raises((ValueError, TypeError), match=word):
         softmap_distillation_loss(*args)
-
-
-def test_prototype_weights_weigh_each_prototypes_kl():
-    """Uniform weights are the method's mean; weights put on one prototype give its KL alone."""
-    g = torch.Generator().manual_seed(3)
-    student, teacher = torch.randn(40, 5, generator=g), torch.randn(40, 5, generator=g)
-    offset = torch.tensor([15, 40])
-    target = torch.cat([torch.softmax(teacher[:15], 0), torch.softmax(teacher[15:], 0)])
-    mean = softmap_distillation_loss(student, target, offset)
-    assert torch.allclose(softmap_distillation_loss(student, target, offset, torch.full((5,), 0.2)), mean)
-    per_prototype = [softmap_distillation_loss(student[:, [k]], target[:, [k]], offset) for k in range(5)]
-    one = torch.zeros(5)
-    one[2] = 1.0
-    assert torch.allclose(softmap_distillation_loss(student, target, offset, one), per_prototype[2])
-    for bad in (torch.ones(5), torch.full((4,), 0.25), torch.tensor([1.2, -0.2, 0, 0, 0])):
-        with pytest.raises(ValueError, match="prototype_weights must be a \\[5\\] tensor"):
-            softmap_distillation_loss(student, target, offset, bad)

@@ -168,22 +168,3 @@ def test_per_point_gradient_flows_to_the_student_only():
 def test_ablation_keys_are_validated(overrides, words):
     with pytest.raises(ValueError, match=words):
         tiny_model(**overrides)
-
-
-# ----- collapse signals ------------------------------------------------------------------------
-
-
-def test_prior_weighted_softmaps_are_opt_in_and_change_the_loss():
-    torch.manual_seed(0)
-    batch = two_view_batch()
-    plain = tiny_model(zipf_alpha=1.3)
-    torch.manual_seed(0)
-    weighted = tiny_model(zipf_alpha=1.3, prototype_weights="prior")
-    a, b = plain(batch)["loss"], weighted(two_view_batch())["loss"]
-    assert torch.isfinite(b) and not torch.allclose(a, b)
-    b.backward()
-    assert weighted.student.head.prototypes.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="needs objective='softmap'"):
-        tiny_model(prototype_weights="prior", objective="per_point")
-    with pytest.raises(ValueError, match="prototype_weights must be one of"):
-        tiny_model(prototype_weights="mass")
