@@ -41,6 +41,8 @@ import types
 
 import torch
 
+from .pointops_knn import knn_query
+
 __all__ = [
     "ENV_VAR", "STANDINS", "segment_csr", "segment_coo", "standin_module", "requested_mode",
     "install_standins", "install_requested_standins", "active_standins",
@@ -158,8 +160,6 @@ def standin_module(name, description, functions=None):
 
 
 def _pointops():
-    from .cpu_mode import knn_query  # cpu_mode builds its pointops stand-in from this module
-
     return standin_module("pointops", "knn_query only, exact (core.neighbours.knn)", dict(knn_query=knn_query))
 
 

@@ -1,4 +1,4 @@
-"""pointcept_dos.integration.cpu_mode: the plain-torch kNN (no Pointcept needed) and, with POINTCEPT_ROOT set,
+"""pointcept_dos.integration.cpu_mode and pointops_knn: the plain-torch kNN (no Pointcept needed) and, with POINTCEPT_ROOT set,
 the CPU-mode patches on Pointcept's real models, evaluator helpers and config builds."""
 
 import subprocess
@@ -11,6 +11,7 @@ import torch
 from pointcept_env import REPO_ROOT, pointcept_env, requires_pointcept
 
 from pointcept_dos.integration import cpu_mode
+from pointcept_dos.integration.pointops_knn import knn_query
 
 
 def brute_force_knn(k, xyz, offset, new_xyz, new_offset):
@@ -36,7 +37,7 @@ def test_knn_query_matches_brute_force_per_segment():
     offset = torch.tensor(sizes).cumsum(0).int()
     new_offset = torch.tensor(new_sizes).cumsum(0).int()
     k = 8
-    idx, dist = cpu_mode.knn_query(k, xyz, offset, new_xyz, new_offset)
+    idx, dist = knn_query(k, xyz, offset, new_xyz, new_offset)
     ref_idx, ref_dist = brute_force_knn(k, xyz, offset, new_xyz, new_offset)
     assert idx.dtype == torch.int32 and dist.dtype == torch.float32
     assert idx.shape == (new_xyz.shape[0], k)
@@ -52,7 +53,7 @@ def test_knn_query_defaults_to_self_query():
     gen = torch.Generator().manual_seed(1)
     xyz = torch.rand(200, 3, generator=gen)
     offset = torch.tensor([90, 200], dtype=torch.int32)
-    idx, dist = cpu_mode.knn_query(4, xyz, offset)
+    idx, dist = knn_query(4, xyz, offset)
     ref_idx, ref_dist = brute_force_knn(4, xyz, offset, xyz, offset)
     assert torch.equal(idx.long(), ref_idx)
     torch.testing.assert_close(dist.double(), ref_dist, rtol=0, atol=1e-5)
