@@ -75,7 +75,7 @@ from . import standins
 from .pointops_knn import knn_query
 
 __all__ = [
-    "enable_cpu_mode", "cpu_config", "knn_query", "applied_patches", "is_enabled",
+    "enable_cpu_mode", "cpu_config", "applied_patches", "is_enabled",
     "cpu_process_count", "launch_cpu_processes",
 ]
 
@@ -239,6 +239,8 @@ def _patch_spconv_eval_bias():
 
 
 def _one_thread_on_cpu(original):
+    """`original(features, ...)` run with one torch thread when `features` is on the CPU."""
+
     def run(features, *args, **kwargs):
         if features.is_cuda:
             return original(features, *args, **kwargs)
