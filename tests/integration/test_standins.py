@@ -208,7 +208,6 @@ PTV3_FORWARD = textwrap.dedent("""
     import torch
     from pointcept.models.builder import build_model
     from pointcept_dos.integration.standins import active_standins
-    torch.set_num_threads(1)  # several threads may order tied serialization codes differently
     torch.manual_seed(0)
     model = build_model(dict(type="PT-v3m2", in_channels=6, enc_depths=[1, 1, 1], enc_channels=[8, 16, 16],
                              enc_num_head=[1, 2, 2], enc_patch_size=[16, 16, 16], stride=[2, 2],
