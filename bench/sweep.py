@@ -3,6 +3,8 @@ seed and probed as the demo probes, one table.
 
 Tuning seeds are 100 and up: no reported number uses them. Each variant is a name and model /
 train overrides (Python literals); every variant gets the same scenes, budget and probe.
+`--report` runs settings already chosen on tuning seeds on the reported seeds (0-99) instead:
+for a table, never for choosing.
 
     python bench/sweep.py --seeds 100 --threads 1 \\
         --variant "per-point tau_T 0.02: model.objective='per_point' model.zipf_alpha=0.0" \\
@@ -66,9 +68,14 @@ def main():
     parser.add_argument("--variant", action="append", required=True, help='"name: model.key=value train.key=value"')
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="folder for the runs (default: a temporary one)")
+    parser.add_argument("--report", action="store_true",
+                        help="seeds 0-99: report settings chosen on tuning seeds (not for choosing)")
     args = parser.parse_args()
-    if min(args.seeds) < 100:
-        parser.error("--seeds: tuning seeds are 100 and up (seeds 0-99 are the reported ones)")
+    if args.report and max(args.seeds) >= 100:
+        parser.error("--seeds with --report: the reported seeds are 0-99 (100 and up are tuning seeds)")
+    if not args.report and min(args.seeds) < 100:
+        parser.error("--seeds: tuning seeds are 100 and up (seeds 0-99 are the reported ones; "
+                     "--report runs settings already chosen on them)")
     out = args.out or tempfile.mkdtemp(prefix="dos-sweep-")
     rows = []
     for variant in map(parse_variant, args.variant):
