@@ -60,8 +60,9 @@ def build_parser():
                       help="pretraining steps per run")
     demo.add_argument("--backbone", default="DOS-SpUNet-lite",
                       help="DOS-SpUNet-lite (default), or with Pointcept: SpUNet-v1m1, PT-v3m2")
-    demo.add_argument("--threads", type=_int_at_least(1), default=None,
-                      help="CPU threads in all (default: min(2, cores))")
+    demo.add_argument("--threads", type=_int_at_least(1), default=None, metavar="N",
+                      help="CPU cores to use: up to N worker processes of one thread each, the same "
+                      "numbers whatever N (default: min(2, cores))")
     demo.add_argument("--overwrite", action="store_true",
                       help="start afresh in --out, replacing the files of the demo run there (an "
                       "earlier run with other settings); any other file is never touched")

@@ -10,8 +10,11 @@ empty folder, or an earlier run with the same settings, which is resumed): a rer
 interrupted command reuses the scenes, resumes the pretraining runs from their last checkpoint
 and ends with the result of an uninterrupted run. The probes and the report are computed again.
 
-Jobs (a pretraining run, a probe) run in worker processes, one per core (one process per core
-scales better on CPU than intra-op threads); a worker ends itself when the demo's process dies.
+Jobs (a pretraining run, a probe) run in worker processes, one per core, each on one torch
+thread: one process per core scales better on CPU than intra-op threads, and a run's numbers do
+not depend on ``--threads`` (the order of a multi-threaded reduction does, and over 300 steps
+that moves a probe by points: bench/README.md). A worker ends itself when the demo's process
+dies.
 """
 
 import os
@@ -101,7 +104,7 @@ def _task(name, kw):
     from .output_folder import OutputFolder
     from .scene_source import load_split
 
-    torch.set_num_threads(kw["threads"])
+    torch.set_num_threads(1)  # every job on one thread: see the module docstring
     if name == "pretrain":
         from ..data.pointcept_layout import LAYOUTS
         from ..evaluation.linear_probe import linear_probe
@@ -336,7 +339,7 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
 
     out = folder.root
     threads = args.threads or min(2, os.cpu_count() or 1)
-    torch.set_num_threads(1 if threads >= 2 else threads)
+    torch.set_num_threads(1)
     grid_size = TRAIN_DEFAULTS["grid_size"]
     timings = {}
     start = time.time()
@@ -367,26 +370,26 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
 
     # 2. pretraining of DOS and its ablations (same budget and seed), and 3. linear probes of
     # the raw input, random init and every pretrained teacher. With 2+ threads the jobs go to
-    # two processes of threads // 2 torch threads each; a run's probe starts when the run ends.
+    # as many one-thread processes (no more than there are jobs at once); a run's probe starts
+    # when the run ends.
     train_opts = dict(steps=preset["steps"], grid_size=grid_size, max_points=preset["max_points"],
                       precise_bn_scenes=preset["precise_bn_scenes"])
-    jobs = 2 if threads >= 2 else 1
-    per_job = max(1, threads // jobs)
+    jobs = min(threads, len(runs_to_do) + 2)  # the runs and the two baseline probes
     model_cfgs = {run: model_config(args.backbone, **RUNS[run]) for run in runs_to_do}
     labels = {run: run_label(cfg, model_cfgs[MAIN_RUN]) for run, cfg in model_cfgs.items()}
     _log(f"pretraining {', '.join(labels.values())}: {preset['steps']} steps each, "
          f"{preset['max_points']} points per view, 2 scenes x 2 views per step; {jobs} "
-         f"process(es) x {per_job} thread(s); linear probes on {preset['probe_train_scenes']} "
+         f"process(es) x 1 thread; linear probes on {preset['probe_train_scenes']} "
          f"train scenes, evaluated on {len(val)} val scenes")
     t = time.time()
     pretrain_tasks = [
         ("pretrain", dict(source=source, out=out, out_dir=os.path.join(out, run),
-                          model_cfg=model_cfgs[run], seed=args.seed, threads=per_job,
+                          model_cfg=model_cfgs[run], seed=args.seed,
                           position=i % jobs, train=train_opts, online_probe=preset["online_probe"]))
         for i, run in enumerate(runs_to_do)
     ]
     probe_opts = dict(source=source, probe_train_scenes=preset["probe_train_scenes"],
-                      grid_size=grid_size, seed=args.seed, threads=per_job,
+                      grid_size=grid_size, seed=args.seed,
                       iters=preset["probe_iters"], max_train_points=preset["probe_points"])
     baseline_probes = [("probe", dict(probe_opts, label=label, checkpoint=None,
                                       model_cfg=model_config(args.backbone), position=i % jobs))

@@ -140,6 +140,39 @@ def test_one_process_runs_every_probe_after_its_run_in_order(monkeypatch):
                      ("probe", "b.pth")]
 
 
+def test_every_job_runs_on_one_thread_in_as_many_processes_as_threads(monkeypatch, tmp_path):
+    """--threads N gives up to N one-thread worker processes (never more than the jobs that can
+    run at once): a run's numbers do not depend on --threads, as the order of a multi-threaded
+    reduction would make them."""
+    from pointcept_dos.cli import build_parser
+    from pointcept_dos.demo import run
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def fake_run_tasks(pretrain_tasks, probe_tasks, probe_of, jobs):
+        seen.update(jobs=jobs, runs=len(pretrain_tasks), threads=torch.get_num_threads())
+        raise Stop
+
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(run, "_run_tasks", fake_run_tasks)
+    threads = torch.get_num_threads()
+    try:
+        for n, runs, jobs in ((4, ["dos"], 3), (16, list(RUNS), len(RUNS) + 2), (2, list(RUNS), 2)):
+            args = build_parser().parse_args(["demo", "--quick", "--threads", str(n), "--out",
+                                              str(tmp_path / f"out{n}"), "--runs", *runs])
+            with pytest.raises(Stop):
+                run.run_demo(args)
+            assert seen == dict(jobs=jobs, runs=len(runs), threads=1)
+        with pytest.raises(ValueError):
+            run._task("no such job", {})  # a worker's first act: one thread
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 # ----- end to end ---------------------------------------------------------------------------------
 def _png_size(path):
     """(width, height) from a PNG's IHDR; fails on anything that is not a PNG."""
