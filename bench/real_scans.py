@@ -102,7 +102,7 @@ def run_demo(fold_root, out, seed, steps, threads, extra):
     return metrics["results"], metrics["timings"]["total"]
 
 
-def tuning_run(fold_root, out, seed, steps, threads, overrides):
+def tuning_run(fold_root, out, seed, steps, overrides):
     """DOS pretrained in this process with settings the demo does not expose (`overrides`:
     "train.KEY=VALUE" for the training loop, "model.KEY=VALUE" for DOS-v1m1, "scene.KEY=VALUE"
     for the synthetic generator, values as Python literals), probed on the fold like the demo;
@@ -118,7 +118,7 @@ def tuning_run(fold_root, out, seed, steps, threads, overrides):
     from pointcept_dos.demo.scene_source import dataset_source, load_split
     from pointcept_dos.synthetic import scannet_layout_scenes
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)  # as the demo's jobs: another thread count gives other numbers
     preset = PRESETS["default"]
     train = dict(steps=steps, max_points=preset["max_points"], precise_bn_scenes=preset["precise_bn_scenes"])
     model, scene = {}, {}
@@ -132,10 +132,10 @@ def tuning_run(fold_root, out, seed, steps, threads, overrides):
     else:
         scenes = load_split(dataset_source(fold_root), "train")
     result = pretrain(scenes, out, model_config(**model), seed=seed, progress=False, log=lambda *_: None, **train)
-    return probe_checkpoint(result["checkpoint"], fold_root, seed, threads)
+    return probe_checkpoint(result["checkpoint"], fold_root, seed)
 
 
-def probe_checkpoint(checkpoint, fold_root, probe_seed, threads):
+def probe_checkpoint(checkpoint, fold_root, probe_seed):
     """The linear probe of a demo checkpoint's teacher on a fold (train rooms fit, val rooms
     score), the demo's probe settings."""
     import torch
@@ -145,7 +145,7 @@ def probe_checkpoint(checkpoint, fold_root, probe_seed, threads):
     from pointcept_dos.demo.run import PRESETS, _load_model
     from pointcept_dos.demo.scene_source import dataset_source, load_split
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)  # as the demo's probes
     source = dataset_source(fold_root)
     preset = PRESETS["default"]
     backbone = _load_model(checkpoint).teacher["backbone"]
@@ -171,7 +171,7 @@ def main():
     parser.add_argument("--folds", nargs="+", default=["a", "b", "c"], choices=sorted(FOLDS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, nargs="+", default=[300])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="the demo's --threads (its worker processes)")
     parser.add_argument("--checkpoint", nargs="*", default=[], metavar="NAME=PATH",
                         help="also probe these demo checkpoints on every fold")
     parser.add_argument("--probe-seeds", type=int, nargs="*", default=[],
@@ -195,7 +195,7 @@ def main():
                     name = "-".join(args.set).replace("/", "_") or "defaults"
                     out = os.path.join(args.work, "tuning", f"{fold}-seed{seed}-steps{steps}-{name}")
                     table.setdefault(f"DOS {' '.join(args.set)}, {steps} steps", {}).setdefault(
-                        fold, {})[seed] = tuning_run(root, out, seed, steps, args.threads, args.set)["miou"]
+                        fold, {})[seed] = tuning_run(root, out, seed, steps, args.set)["miou"]
                     seconds.append(0.0)
                     continue
                 out = os.path.join(args.work, "runs", f"{fold}-seed{seed}-steps{steps}")
@@ -207,12 +207,12 @@ def main():
         for spec in args.checkpoint:
             name, path = spec.split("=", 1)
             for seed in args.seeds:
-                r = probe_checkpoint(path.format(seed=seed), root, seed, args.threads)
+                r = probe_checkpoint(path.format(seed=seed), root, seed)
                 table.setdefault(name, {}).setdefault(fold, {})[seed] = r["miou"]
         for probe_seed in args.probe_seeds:
             checkpoint = os.path.join(args.work, "runs", f"{fold}-seed{args.seeds[0]}-steps{args.steps[0]}",
                                       "dos", "model_last.pth")
-            r = probe_checkpoint(checkpoint, root, probe_seed, args.threads)
+            r = probe_checkpoint(checkpoint, root, probe_seed)
             table.setdefault("DOS, probe seeds (spread of the probe)", {}).setdefault(fold, {})[probe_seed] = r["miou"]
     print(f"\nfolds {args.folds}, seeds {args.seeds}, steps {args.steps}, {args.threads} threads; "
           f"demo runs {min(seconds):.0f}-{max(seconds):.0f} s each; {time.time() - start:.0f} s in all\n")

@@ -66,7 +66,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[100])
     parser.add_argument("--variant", action="append", required=True, help='"name: model.key=value train.key=value"')
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per run; 1 (default) as the demo's jobs: another count gives other numbers")
     parser.add_argument("--out", default=None, help="folder for the runs (default: a temporary one)")
     parser.add_argument("--report", action="store_true",
                         help="seeds 0-99: report settings chosen on tuning seeds (not for choosing)")
