@@ -94,8 +94,9 @@ def model_config(backbone="DOS-SpUNet-lite", **overrides):
         num_prototypes=256,
         # the method's 0.04 -> 0.07 collapses at this scale; tau_S / tau_T = 5 does not
         teacher_temp=0.02,
-        # the method's 0.994 would average the teacher over more than half of a 300-step run
-        momentum=dict(start=0.95, end=1.0),
+        # the method's 0.994 would average the teacher over more than half of a 300-step run;
+        # 0.9 beat 0.95 for every arm of the demo on tuning seed 100 (bench/README.md)
+        momentum=dict(start=0.9, end=1.0),
         loss_pool_stride=2,
     )
     cfg.update(overrides)
