@@ -339,7 +339,7 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
 
     out = folder.root
     threads = args.threads or min(2, os.cpu_count() or 1)
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # the report's teacher passes here, like every job, on one thread
     grid_size = TRAIN_DEFAULTS["grid_size"]
     timings = {}
     start = time.time()
