@@ -108,7 +108,9 @@ def tuning_run(fold_root, out, seed, steps, overrides):
     for the synthetic generator, values as Python literals), probed on the fold like the demo;
     -> its probe result. With any "scene." key (or "scene.synthetic=1") DOS is pretrained on the
     demo's 24 synthetic train scenes of `seed` instead of the fold's real ones: what the
-    synthetic demo teaches, judged on real rooms. For choosing settings on the tune fold."""
+    synthetic demo teaches, judged on real rooms. The fold's real scans are viewed as the demo
+    views a user's (`SCAN_VIEW_OPTIONS`) unless a "train.views=" override replaces them. For
+    choosing settings on the tune fold."""
     import ast
 
     import torch
@@ -116,6 +118,7 @@ def tuning_run(fold_root, out, seed, steps, overrides):
     from pointcept_dos.demo.pretrain import model_config, pretrain
     from pointcept_dos.demo.run import PRESETS
     from pointcept_dos.demo.scene_source import dataset_source, load_split
+    from pointcept_dos.demo.views import SCAN_VIEW_OPTIONS
     from pointcept_dos.synthetic import scannet_layout_scenes
 
     torch.set_num_threads(1)  # as the demo's jobs: another thread count gives other numbers
@@ -131,6 +134,7 @@ def tuning_run(fold_root, out, seed, steps, overrides):
         scenes = [s for split, _, s in scannet_layout_scenes(dict(train=preset["train_scenes"]), seed, **scene)]
     else:
         scenes = load_split(dataset_source(fold_root), "train")
+        train.setdefault("views", SCAN_VIEW_OPTIONS)  # as the demo views a user's scans
     result = pretrain(scenes, out, model_config(**model), seed=seed, progress=False, log=lambda *_: None, **train)
     return probe_checkpoint(result["checkpoint"], fold_root, seed)
 

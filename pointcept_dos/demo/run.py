@@ -17,6 +17,7 @@ that moves a probe by points: bench/README.md). A worker ends itself when the de
 dies.
 """
 
+import json
 import os
 import time
 
@@ -225,10 +226,15 @@ def demo_settings(args, data=None):
     (the threads do not: they change the speed, not the result). `data`: the identity of a
     user's dataset (None for the synthetic scenes)."""
     from .pretrain import TRAIN_DEFAULTS
+    from .views import SCAN_VIEW_OPTIONS
 
     preset = dict(PRESETS["quick" if args.quick else "default"])
     if args.steps is not None:
         preset["steps"] = args.steps
+    if data is not None:
+        # real scans vary in colour as the synthetic rooms do not (`views.SCAN_VIEW_OPTIONS`);
+        # as JSON holds them, so that the manifest's settings compare equal
+        preset["views"] = json.loads(json.dumps(SCAN_VIEW_OPTIONS))
     settings = dict(backbone=args.backbone, seed=args.seed,
                     preset="quick" if args.quick else "default",
                     grid_size=TRAIN_DEFAULTS["grid_size"], **preset)
@@ -335,6 +341,7 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
     from ..data.pointcept_layout import LAYOUTS
     from .pretrain import TRAIN_DEFAULTS, model_config
     from .report import prior_view, teacher_assignments, write_report
+    from .views import colour_augmentation
     from .scene_source import load_split
 
     out = folder.root
@@ -374,6 +381,8 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
     # when the run ends.
     train_opts = dict(steps=preset["steps"], grid_size=grid_size, max_points=preset["max_points"],
                       precise_bn_scenes=preset["precise_bn_scenes"])
+    if "views" in preset:  # a user's scans
+        train_opts["views"] = preset["views"]
     jobs = min(threads, len(runs_to_do) + 2)  # the runs and the two baseline probes
     model_cfgs = {run: model_config(args.backbone, **RUNS[run]) for run in runs_to_do}
     labels = {run: run_label(cfg, model_cfgs[MAIN_RUN]) for run, cfg in model_cfgs.items()}
@@ -426,6 +435,7 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
         train_scenes=len(train), val_scenes=len(val), probe_train_scenes=preset["probe_train_scenes"],
         steps=preset["steps"], grid_size_m=grid_size, points_per_view=preset["max_points"],
         scenes_per_step=TRAIN_DEFAULTS["scenes_per_batch"], lr=TRAIN_DEFAULTS["lr"],
+        colour_augmentation=colour_augmentation(train_opts.get("views", {})),
         num_prototypes=main_model.num_prototypes, mask=f"{main_model.mask_ratio} of "
         f"{main_model.mask_size} m cubes",
         # the values in force at the first and the last step, as they ran (the method's:

@@ -11,6 +11,8 @@ from demo_folders import snapshot
 from pointcept_dos.data.normals import estimate_normals
 from pointcept_dos.data.pointcept_layout import LAYOUTS, DatasetError, detect_layout, list_scenes
 from pointcept_dos.demo.scene_source import dataset_source, load_split
+from pointcept_dos.demo.views import SCAN_VIEW_OPTIONS, colour_augmentation
+from pointcept_dos.io.checkpoints import read_checkpoint
 from pointcept_dos.synthetic import generate_scene
 
 
@@ -151,6 +153,12 @@ def test_the_demo_on_a_users_dataset_reads_it_and_never_writes_there(tmp_path, c
         "demo_manifest.json", "dos", "report"]
     manifest = json.loads((out / "demo_manifest.json").read_text())
     assert manifest["settings"]["data"]["layout"] == layout and manifest["data"]["files"]
+    # a user's scans get the real scans' colour augmentation, in the run and in the report
+    scan_views = json.loads(json.dumps(SCAN_VIEW_OPTIONS))
+    assert manifest["settings"]["views"] == scan_views
+    assert read_checkpoint(str(out / "dos" / "model_last.pth"))["cfg"]["train"]["views"] == scan_views
+    assert metrics["settings"]["colour_augmentation"] == colour_augmentation(SCAN_VIEW_OPTIONS) == (
+        "brightness +-0.3, contrast 0.6-1.4, noise std 0.1")
     # the same command resumes (the finished run is reused); a changed data file is refused
     assert main(command) == 0 and "reusing the finished run" in capsys.readouterr().out
     color = data / sorted(manifest["data"]["files"])[0].replace("coord", "color")

@@ -229,6 +229,8 @@ def test_demo_quick_end_to_end(quick_demo):
     # the values in force as they ran (first -> last step), under their config names
     assert "| teacher_temp | 0.02 -> 0.02 |" in text and "| student_temp | 0.1 |" in text
     assert "| zipf_alpha | 1.3 -> 1.3 |" in text
+    # synthetic rooms: the views' own colour augmentation, not the real scans'
+    assert "| colour_augmentation | brightness +-0.1, contrast 0.8-1.2, noise std 0.05 |" in text
     momentum = re.search(r"\| momentum \| 0\.9 -> (0\.9\d+) \|", text)
     assert momentum and 0.9 < float(momentum.group(1)) < 1.0, momentum
     # images: real PNGs of a plausible size
