@@ -232,8 +232,8 @@ def demo_settings(args, data=None):
     if args.steps is not None:
         preset["steps"] = args.steps
     if data is not None:
-        # real scans vary in colour as the synthetic rooms do not (`views.SCAN_VIEW_OPTIONS`);
-        # as JSON holds them, so that the manifest's settings compare equal
+        # a user's scans get their own colour augmentation (`views.SCAN_VIEW_OPTIONS`), as
+        # JSON holds it, so that the manifest's settings compare equal on a resume
         preset["views"] = json.loads(json.dumps(SCAN_VIEW_OPTIONS))
     settings = dict(backbone=args.backbone, seed=args.seed,
                     preset="quick" if args.quick else "default",
@@ -341,8 +341,8 @@ def _run_claimed(args, folder, state, source, preset, identity, runs_to_do):
     from ..data.pointcept_layout import LAYOUTS
     from .pretrain import TRAIN_DEFAULTS, model_config
     from .report import prior_view, teacher_assignments, write_report
-    from .views import colour_augmentation
     from .scene_source import load_split
+    from .views import colour_augmentation
 
     out = folder.root
     threads = args.threads or min(2, os.cpu_count() or 1)
